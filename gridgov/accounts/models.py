@@ -1,0 +1,60 @@
+"""Users, their role and their node of the territory (辖区)."""
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    RESIDENT = "resident", _("居民")
+    GRID_WORKER = "grid_worker", _("网格员")
+    GRID_LEADER = "grid_leader", _("网格长")
+    COMMUNITY_STAFF = "community_staff", _("社区(村)工作人员")
+    DISPATCHER = "dispatcher", _("指挥中心调度员")
+    DEPARTMENT_HANDLER = "department_handler", _("职能部门处置人员")
+    LEADER = "leader", _("领导")
+    AUDITOR = "auditor", _("审计员")
+    SYSTEM_ADMIN = "system_admin", _("系统管理员")
+
+
+STAFF_ROLES = {r for r in Role if r != Role.RESIDENT}
+
+
+class User(AbstractUser):
+    """A person who signs in: a resident or a member of staff attached to one node of the
+    region/grid tree (or to a department at a node)."""
+
+    role = models.CharField(_("角色"), max_length=24, choices=Role.choices, default=Role.RESIDENT)
+    region = models.ForeignKey(
+        "places.Region", models.PROTECT, null=True, blank=True, related_name="users", verbose_name=_("所属区划")
+    )
+    grid = models.ForeignKey(
+        "places.Grid", models.SET_NULL, null=True, blank=True, related_name="users", verbose_name=_("所属网格")
+    )
+    department = models.ForeignKey(
+        "cases.Department", models.PROTECT, null=True, blank=True, related_name="users", verbose_name=_("所属部门")
+    )
+    display_name = models.CharField(_("姓名"), max_length=60, blank=True)
+    phone = models.CharField(_("手机号"), max_length=20, blank=True)
+
+    class Meta:
+        verbose_name = _("用户")
+        verbose_name_plural = _("用户")
+
+    def __str__(self) -> str:
+        return self.display_name or self.username
+
+    @property
+    def scope_path(self) -> str | None:
+        """Path prefix of the territory this user sees; None means no territory."""
+        if self.grid_id:
+            return self.grid.path
+        if self.region_id:
+            return self.region.path
+        if self.department_id:
+            return self.department.region.path
+        return None
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.is_superuser

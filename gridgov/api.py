@@ -1,0 +1,15 @@
+"""The HTTP API (django-ninja) under /api/; each app contributes a router."""
+
+from ninja import NinjaAPI
+
+api = NinjaAPI(
+    title="gridgov API",
+    version="1",
+    description="网格化服务管理平台接口 · Grid-based governance platform API",
+    urls_namespace="api",
+)
+
+
+@api.get("/health", tags=["meta"], auth=None)
+def health(request):
+    return {"status": "ok"}

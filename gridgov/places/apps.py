@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PlacesConfig(AppConfig):
+    name = "gridgov.places"
+    label = "places"
+    verbose_name = "Places (地区与网格)"

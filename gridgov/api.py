@@ -2,6 +2,9 @@
 
 from ninja import NinjaAPI
 
+from gridgov.cases.api import router as cases_router
+from gridgov.places.api import router as places_router
+
 api = NinjaAPI(
     title="gridgov API",
     version="1",
@@ -13,3 +16,7 @@ api = NinjaAPI(
 @api.get("/health", tags=["meta"], auth=None)
 def health(request):
     return {"status": "ok"}
+
+
+api.add_router("/", places_router)
+api.add_router("/", cases_router)

@@ -58,3 +58,24 @@ class User(AbstractUser):
     @property
     def sees_everything(self) -> bool:
         return self.is_superuser
+
+
+class ApiToken(models.Model):
+    """A bearer token for an integration or a client app: stored only as a SHA-256 digest,
+    acting as its user (role and jurisdiction), expiring and revocable."""
+
+    user = models.ForeignKey(User, models.CASCADE, related_name="api_tokens", verbose_name=_("用户"))
+    name = models.CharField(_("名称"), max_length=80)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=8, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(_("过期时间"))
+    revoked_at = models.DateTimeField(_("吊销时间"), null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("接口令牌")
+        verbose_name_plural = _("接口令牌")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -153,6 +153,23 @@ class CaseNumberCounter(models.Model):
         constraints = [models.UniqueConstraint(fields=["prefix", "day"], name="case_counter_prefix_day")]
 
 
+class CaseQuerySet(models.QuerySet):
+    def restrict(self, user, action: str = "view") -> "CaseQuerySet":
+        """Cases this user may see: their territory's, their department's, their own reports."""
+        from gridgov.accounts.models import Role
+        from gridgov.accounts.scoping import path_scope_q
+
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self
+        q = path_scope_q(user, "scope_path") | models.Q(reporter=user)
+        q |= models.Exists(CaseFollower.objects.filter(case=models.OuterRef("pk"), user=user))
+        if user.role == Role.DEPARTMENT_HANDLER and user.department_id:
+            q |= models.Exists(Assignment.objects.filter(case=models.OuterRef("pk"), department_id=user.department_id))
+        return self.filter(q)
+
+
 class Case(models.Model):
     """A case (事件/案件): something reported in a grid that someone must act on, followed
     through the closed loop until it is closed and evaluated."""
@@ -220,6 +237,8 @@ class Case(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = CaseQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("案件")
         verbose_name_plural = _("案件")
@@ -256,6 +275,7 @@ class Assignment(models.Model):
     case = models.ForeignKey(Case, models.CASCADE, related_name="assignments")
     department = models.ForeignKey(Department, models.PROTECT, null=True, blank=True, related_name="assignments")
     region = models.ForeignKey(Region, models.PROTECT, related_name="+")
+    from_region = models.ForeignKey(Region, models.PROTECT, related_name="+", help_text=_("派遣时的指挥层级"))
     dispatched_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
     dispatched_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
@@ -269,6 +289,24 @@ class Assignment(models.Model):
         verbose_name = _("派遣记录")
         verbose_name_plural = _("派遣记录")
         ordering = ["dispatched_at", "id"]
+
+
+class Notification(models.Model):
+    """A message to a user about a case (督办, closure of a followed case…); the delivery
+    channels (SMS, WeCom) come later and read from here."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="notifications")
+    case = models.ForeignKey(Case, models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=30)
+    message = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("通知")
+        verbose_name_plural = _("通知")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "read_at"])]
 
 
 class ExtensionRequest(models.Model):

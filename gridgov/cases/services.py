@@ -47,7 +47,7 @@ def _now():
 
 def _locked(case: Case) -> Case:
     """Re-read the case under a row lock so concurrent transitions serialise."""
-    return Case.objects.select_for_update().select_related("region", "owner_region", "category").get(pk=case.pk)
+    return Case.objects.select_for_update(of=("self",)).select_related("region", "owner_region", "category").get(pk=case.pk)
 
 
 def _in_path(user, path: str) -> bool:

@@ -172,10 +172,12 @@ def _text(value, field: str, label: str, *, required: bool = True, max_length: i
 
 
 def _ancestor_at(region: Region, level: str) -> Region:
-    for node in [region, *reversed(region.ancestors())]:
-        if node.level == level:
-            return node
-    return region
+    """The region's ancestor (or itself) at a level, in one query on the materialised path."""
+    if region.level == level:
+        return region
+    parts = region.path.split(".")[:-1]
+    prefixes = [".".join(parts[: i + 1]) + "." for i in range(len(parts))]
+    return Region.objects.filter(path__in=prefixes, level=level).first() or region
 
 
 def _save_photos(case: Case, actor, photos, kind: str) -> None:

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # serves Swagger UI from local static files, no CDN
     "django_tasks_db",
     "gridgov.places",
     "gridgov.accounts",

@@ -121,6 +121,7 @@ def case_detail(request, case: Case) -> dict:
         "escalation_count": case.escalation_count, "reopen_count": case.reopen_count,
         "self_resolved": case.self_resolved, "result": case.result, "rating": case.rating,
         "rating_comment": case.rating_comment, "evaluated_at": case.evaluated_at,
+        "evaluated_by_callback": case.evaluated_by_callback,
         "reporter": _reporter(case, user),
         "timeline": [
             {"at": e.at, "action": e.action, "from_status": e.from_status, "to_status": e.to_status, "note": e.note,

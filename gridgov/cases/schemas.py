@@ -8,13 +8,13 @@ the database.
 
 import json
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import pydantic
 from ninja import Schema
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from gridgov.accounts.models import Role
 from gridgov.places.models import RegionLevel
@@ -25,6 +25,18 @@ ChannelCode = Literal[tuple(Channel.values)]  # type: ignore[valid-type]
 UrgencyCode = Literal[tuple(Urgency.values)]  # type: ignore[valid-type]
 ClosureCode = Literal[Closure.RESOLVED.value, Closure.NOT_RESOLVABLE.value, Closure.NOT_OURS.value]
 SlaStateCode = Literal[tuple(SlaState.values)]  # type: ignore[valid-type]
+
+
+
+def _not_bool(value):
+    # pydantic's lax mode reads true as 1; a rating or a latitude of `true` is a mistake.
+    if isinstance(value, bool):
+        raise ValueError("a number is required, not a boolean")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
 
 Note = Field("", max_length=2000)
 Reason = Field(..., max_length=2000)
@@ -46,8 +58,8 @@ class ReportIn(In):
     description: str = Field("", max_length=5000)
     category: str | None = Field(None, max_length=20, description="分类编码 (category code)")
     urgency: UrgencyCode = Urgency.NORMAL.value
-    lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
-    lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
+    lat: Float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
+    lon: Float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
     crs: str = Field("wgs84", max_length=20, description="wgs84, gcj02 or bd09")
     address: str = Field("", max_length=255)
     grid: str | None = Field(None, max_length=24, description="网格编码 (grid code)")
@@ -92,7 +104,7 @@ class ReturnIn(In):
 
 
 class ExtensionIn(In):
-    extra_working_days: int = Field(..., ge=1, le=60)
+    extra_working_days: Int = Field(..., ge=1, le=60)
     reason: str = Reason
 
 
@@ -122,7 +134,7 @@ class HangIn(In):
 
 
 class EvaluateIn(In):
-    rating: int = Field(..., ge=1, le=5)
+    rating: Int = Field(..., ge=1, le=5)
     comment: str = Field("", max_length=2000)
 
 
@@ -218,8 +230,8 @@ class CaseOut(Schema):
     owner_region: RefOut
     owner_department: RefOut | None
     address: str
-    lat: float | None
-    lon: float | None
+    lat: Float | None
+    lon: Float | None
     reported_at: datetime
     due_at: datetime | None
     sla_state: str
@@ -249,6 +261,7 @@ class CaseDetailOut(CaseOut):
     rating: int | None
     rating_comment: str
     evaluated_at: datetime | None
+    evaluated_by_callback: bool
     reporter: ReporterOut
     timeline: list[TimelineOut]
     photos: list[PhotoOut]

@@ -332,8 +332,9 @@ def sweep(now: dt.datetime | None = None) -> dict:
     has ``escalate_when_overdue`` (each escalation on its own; one failing does not undo
     the sweep). Idempotent: a second run at the same ``now`` changes nothing.
 
-    Returns counts: {"now", "warning", "overdue", "escalated", "escalation_failed",
-    "escalation_unavailable"}.
+    Returns counts: {"now", "warning", "overdue", "escalated", "escalation_refused" (the
+    domain said no, e.g. already at the top level), "escalation_failed" (an unexpected
+    error, logged), "escalation_unavailable" (escalate_case missing)}.
     """
     from gridgov.privacy.services import audit
 
@@ -376,6 +377,7 @@ def sweep(now: dt.datetime | None = None) -> dict:
         "warning": len(warning),
         "overdue": len(overdue),
         "escalated": 0,
+        "escalation_refused": 0,
         "escalation_failed": 0,
         "escalation_unavailable": False,
     }
@@ -393,10 +395,15 @@ def _escalate(case_ids: list[int], result: dict) -> None:
         logger.error("SLA sweep: gridgov.cases.services.escalate_case is missing; %d overdue cases not escalated", len(case_ids))
         result["escalation_unavailable"] = True
         return
+    from gridgov.errors import DomainError
+
     for case in Case.objects.filter(pk__in=case_ids).select_related("category").order_by("due_at", "id").iterator():
         try:
             with transaction.atomic():
                 escalate_case(actor=None, case=case, reason="超期自动上报")
+        except DomainError as exc:  # e.g. already at the top level, or a state that cannot escalate
+            logger.info("SLA sweep: case %s not escalated: %s", case.pk, exc)
+            result["escalation_refused"] += 1
         except Exception:
             logger.exception("SLA sweep: escalating case %s failed", case.pk)
             result["escalation_failed"] += 1

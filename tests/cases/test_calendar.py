@@ -30,6 +30,14 @@ def _fresh_calendar_cache():
     cal.invalidate_calendar_cache()
 
 
+@pytest.fixture
+def empty():
+    """No calendar rows at all (the cases migration 0002 seeds them at migrate time)."""
+    CalendarDay.objects.all().delete()
+    CalendarYear.objects.all().delete()
+    cal.invalidate_calendar_cache()
+
+
 def at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
 
@@ -63,7 +71,7 @@ def test_package_does_not_cover_2027():
 # ---------------------------------------------------------------- seeding
 
 
-def test_seed_creates_years_and_is_idempotent():
+def test_seed_creates_years_and_is_idempotent(empty):
     first = cal.seed_from_chinese_calendar([2025, 2026])
     assert first["seeded"] == [2025, 2026]
     assert first["created"] == CalendarDay.objects.count() > 50
@@ -93,7 +101,7 @@ def test_seed_repairs_rows_that_drifted():
     }
 
 
-def test_seed_of_an_uncovered_year_never_raises_and_leaves_it_unpublished():
+def test_seed_of_an_uncovered_year_never_raises_and_leaves_it_unpublished(empty):
     report = cal.seed_from_chinese_calendar([2026, 2027])
     assert report["seeded"] == [2026]
     assert report["missing"] == [2027]
@@ -133,10 +141,10 @@ def test_seed_matches_the_shared_reference_csv():
         day += dt.timedelta(days=1)
 
 
-def test_seed_command_and_its_errors():
+def test_seed_command_and_its_errors(empty):
     out, err = StringIO(), StringIO()
     call_command("seed_calendar", "--from", "2025", "--to", "2027", stdout=out, stderr=err)
-    assert "seeded 2 years" in out.getvalue()
+    assert "seeded 2 years" in out.getvalue() and "0 days created" not in out.getvalue()
     assert "2027" in err.getvalue()
     out = StringIO()
     call_command("seed_calendar", "--from", "2025", "--to", "2026", stdout=out)
@@ -149,7 +157,7 @@ def test_seed_command_and_its_errors():
         call_command("seed_calendar", "--from", "twenty")
 
 
-def test_ensure_calendar_covers_package_years_and_marks_the_rest_missing():
+def test_ensure_calendar_covers_package_years_and_marks_the_rest_missing(empty):
     report = cal.ensure_calendar(today=dt.date(2026, 11, 24))
     assert report["seeded"] == list(range(2004, 2027))
     assert report["missing"] == [2027]
@@ -243,7 +251,7 @@ def _w101(**kwargs):
     return [m for m in run_checks(**kwargs) if m.id == "gridgov.W101"]
 
 
-def test_system_check_warns_while_current_or_next_year_is_unpublished(monkeypatch):
+def test_system_check_warns_while_current_or_next_year_is_unpublished(empty, monkeypatch):
     cal.seed_from_chinese_calendar([2025, 2026, 2027])
     monkeypatch.setattr(cal, "local_today", lambda: dt.date(2026, 11, 24))
     (warning,) = _w101(databases=["default"])
@@ -265,7 +273,7 @@ def test_system_check_rejects_malformed_working_hours(settings):
     assert [m.id for m in run_checks() if m.id.startswith("gridgov.E")] == ["gridgov.E101"]
 
 
-def test_admin_lists_and_warns_about_unpublished_years(admin_client, monkeypatch):
+def test_admin_lists_and_warns_about_unpublished_years(empty, admin_client, monkeypatch):
     import gridgov.cases.admin_calendar  # noqa: F401  (registers; gridgov.cases.admin imports it too)
 
     cal.seed_from_chinese_calendar([2026, 2027])
@@ -279,7 +287,7 @@ def test_admin_lists_and_warns_about_unpublished_years(admin_client, monkeypatch
     assert "尚未录入" in response.content.decode()
 
 
-def test_admin_form_enters_a_newly_published_year(admin_client):
+def test_admin_form_enters_a_newly_published_year(empty, admin_client):
     import gridgov.cases.admin_calendar  # noqa: F401
 
     cal.seed_from_chinese_calendar([2027])  # an unpublished placeholder row

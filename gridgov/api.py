@@ -15,7 +15,9 @@ import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, HttpResponseNotAllowed
+from django.http.multipartparser import MultiPartParserError
 from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
@@ -150,7 +152,7 @@ def _validation_error(request, exc: NinjaValidationError):
     listed = "；".join(f"{f['field']}：{f['message_zh']}" for f in fields[:8])
     return error_response(
         request, 422, "invalid_input", f"提交的数据有误，请检查：{listed}" if listed else "提交的数据有误",
-        "Invalid input", {"fields": fields},
+        "Invalid input", {"field": fields[0]["field"] if fields else "", "fields": fields},
     )
 
 
@@ -203,6 +205,19 @@ def _too_big(request, exc):
 @api.exception_handler(SuspiciousOperation)
 def _suspicious(request, exc):
     return error_response(request, 400, "bad_request", "请求无效", "Bad request")
+
+
+@api.exception_handler(DataError)
+def _data_error(request, exc):
+    # Input validation should have caught it; the database refusing a value is still the
+    # client's bad input, not a server fault.
+    logger.warning("Database refused a value on %s %s: %s", request.method, request.path, exc)
+    return error_response(request, 422, "invalid_input", "提交的数据超出允许范围", "A value is out of range")
+
+
+@api.exception_handler(MultiPartParserError)
+def _bad_multipart(request, exc):
+    return error_response(request, 400, "invalid_form", "表单数据格式无效", "Malformed multipart form data")
 
 
 @api.exception_handler(Exception)

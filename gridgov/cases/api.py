@@ -157,7 +157,7 @@ def _detail(request, case: Case) -> dict:
 
 def _case(request, number: str) -> Case:
     """The case if the caller may see it; otherwise 404, exactly as if it did not exist."""
-    case = Case.objects.restrict(request.auth).filter(number=number).first()
+    case = Case.objects.restrict(request.auth).filter(number=number).first() if "\x00" not in number else None
     if case is None:
         raise NotFound("案件不存在", "Case not found")
     return case
@@ -186,7 +186,7 @@ def _region(code: str | None, field: str = "region") -> Region | None:
 def _grid(code: str | None, field: str = "grid") -> Grid | None:
     if code is None:
         return None
-    grid = Grid.objects.select_related("region").filter(code=code).first()
+    grid = Grid.objects.select_related("region__parent__parent__parent").filter(code=code).first()
     if grid is None:
         raise InvalidInput("网格编码不存在", "Unknown grid code", details={"field": field})
     return grid

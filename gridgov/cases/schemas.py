@@ -14,7 +14,7 @@ import pydantic
 from ninja import Schema
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
 from gridgov.accounts.models import Role
 from gridgov.places.models import RegionLevel
@@ -43,7 +43,20 @@ Reason = Field(..., max_length=2000)
 Code = Field(None, max_length=40)
 
 
-class In(Schema):
+def _no_nul(value):
+    # PostgreSQL text cannot hold NUL; no legitimate field needs one.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    if isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value):
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+class Clean(Schema):
+    _no_nul = field_validator("*", mode="before")(_no_nul)
+
+
+class In(Clean):
     """Inputs refuse unknown fields: a misspelt field is an error, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
@@ -143,7 +156,7 @@ class CorrectLocationIn(In):
     note: str = Note
 
 
-class CaseFilters(Schema):
+class CaseFilters(Clean):
     status: list[str] = Field([], description="状态, 可重复或逗号分隔")
     category: str | None = Field(None, max_length=20, description="分类编码 (含下级分类)")
     grid: str | None = Field(None, max_length=24, description="网格编码 (含微网格)")

@@ -1,0 +1,379 @@
+"""Point → grid: which grid (and micro-grid) contains a point, and the regions above it.
+
+Two layers:
+
+* :class:`GridIndex`, a pure in-memory engine over an array of Shapely polygons, exact and
+  fast for one point and for millions (the benchmark uses it directly).
+* :func:`locate` / :func:`locate_many`, which keep one :class:`PlaceIndex` per process built
+  from the database and check ``SpatialIndexState.version`` (one cheap query) on every call,
+  rebuilding when another process or a service changed the grids.
+
+How GridIndex answers (all numpy-vectorised):
+
+1. A raster of square cells covers the polygons. A cell that no boundary passes through lies
+   entirely inside one polygon (or outside all); its answer is precomputed (row runs of such
+   cells are labelled with one exact Shapely query each).
+2. A cell a boundary passes through keeps the list of boundary segments that touch it. A
+   point there casts a ray eastwards; the nearest segment it crosses decides: a point lies
+   inside the polygon whose boundary it leaves when going east (exterior rings are
+   anticlockwise, holes clockwise, so "inside" is the side the ray comes from). With no
+   crossing inside the cell the ray continues into the next cell east.
+3. Anything the floating-point arithmetic cannot decide with certainty (a point within
+   ~1e-12° of a boundary or a vertex, coinciding crossings of different polygons) and every
+   edge-cell point when polygons overlap goes to an exact STRtree query (GEOS, robust
+   predicates). Ties (a point on a shared border, or in two overlapping polygons) go to the
+   smaller polygon, then the lower index: the same rule in every path.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import shapely
+
+from . import geo
+
+# Columns of the segment table: the low and high end (by latitude), dx/dy, whether the
+# segment is nearly horizontal, and the polygon whose interior lies west of it (-1: none).
+# The two copies of a border shared by two polygons are merged into one row.
+_XL, _YL, _XH, _YH, _SLOPE, _FLAT, _OWNER = range(7)
+_TOL = 1e-9  # degrees (0.1 mm): a point this close to a boundary or a tie is left to GEOS
+_MAX_SLOPE = 1e3  # beyond it rounding in the crossing exceeds _TOL / 30: left to GEOS
+
+
+class GridIndex:
+    """Exact point-in-polygon over many polygons: ``locate_one`` / ``locate_many`` return the
+    position of the containing polygon in the input array, or -1."""
+
+    def __init__(self, polygons, *, cells_per_polygon: int = 32, max_cells: int = 1 << 24):
+        polys = np.asarray(polygons, dtype=object).ravel()
+        self.polygons = polys
+        self.size = n = len(polys)
+        self.tree = shapely.STRtree(polys)
+        shapely.prepare(polys)
+        areas = shapely.area(polys) if n else np.zeros(0)
+        self._rank = np.empty(n, np.int64)
+        self._rank[np.lexsort((np.arange(n), areas))] = np.arange(n)
+        # The overlap check runs in GEOS, which releases the GIL: overlap it with the raster.
+        check = _Background(_interiors_disjoint, polys, self.tree)
+        self._build_raster(polys, cells_per_polygon, max_cells)
+        self.disjoint = check.result()
+        self._label_inner_cells()
+
+    # ---- construction -------------------------------------------------------------------
+
+    def _build_raster(self, polys, cells_per_polygon: int, max_cells: int) -> None:
+        """Choose the cells and list the boundary segments touching each edge cell."""
+        n = self.size
+        self._seg = _segments(polys) if n else np.zeros((0, 7))
+        if n == 0:
+            self.x0 = self.y0 = 0.0
+            self.s, self.nx, self.ny = 1.0, 1, 1
+            self._edge_cells = np.zeros(0, np.int64)
+            self._eoff = np.zeros(1, np.int64)
+            self._eseg = np.zeros(0, np.int32)
+            self.edge_share = 0.0
+            return
+        minx, miny, maxx, maxy = shapely.total_bounds(polys)
+        w, h = max(maxx - minx, 1e-9), max(maxy - miny, 1e-9)
+        s = math.sqrt(w * h / max(16, min(max_cells, cells_per_polygon * n)))
+        while (w / s + 3) * (h / s + 3) > max_cells:
+            s *= 1.25
+        self.s = s
+        self.x0, self.y0 = minx - s, miny - s  # a margin of empty cells all round
+        self.nx, self.ny = int((maxx - self.x0) / s) + 2, int((maxy - self.y0) / s) + 2
+        cells, segs = self._touching_cells(self._seg)
+        first = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])
+        self._edge_cells = cells[first]
+        self._eseg = segs.astype(np.int32)
+        self._eoff = np.append(first, len(segs)).astype(np.int64)
+        self.edge_share = len(first) / (self.nx * self.ny)
+
+    def _label_inner_cells(self) -> None:
+        """Fill the table: edge cells point to their segment lists; every row run of cells no
+        boundary touches gets the polygon that contains it (or -1)."""
+        nx, ny, s = self.nx, self.ny, self.s
+        pending = np.iinfo(np.int32).max
+        table = np.full(nx * ny, pending, np.int32)
+        table[self._edge_cells] = -2 - np.arange(len(self._edge_cells), dtype=np.int32)
+        self._table = table
+        inner = (table == pending).reshape(ny, nx)
+        ends = inner.copy()
+        ends[:, :-1] &= ~inner[:, 1:]
+        run_end = np.flatnonzero(ends)
+        run_of_cell = np.cumsum(ends.ravel()) - ends.ravel()  # run ends before the cell
+        ry, rx = np.divmod(run_end, nx)
+        x, y = self.x0 + (rx + 0.5) * s, self.y0 + (ry + 0.5) * s
+        if self.disjoint:
+            # Cast the ray from the end of each run on into the edge cells east of it; a run
+            # whose ray passes into another run is left to GEOS.
+            labels = np.full(len(run_end), -1, np.int32)
+            cx = rx + 1
+            go = np.flatnonzero(cx < nx)
+            labels[go] = table[ry[go] * nx + cx[go]]
+            self._follow_rays(x, y, cx, ry, labels, go)
+            late = np.flatnonzero(labels == pending)
+            labels[late] = self._exact(x[late], y[late])
+        else:
+            labels = self._exact(x, y)
+        mask = inner.ravel()
+        table[mask] = labels[run_of_cell[mask]]
+
+    def _touching_cells(self, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cell, segment) pairs, unique, sorted by cell: every cell each segment touches,
+        widened by a hair so that rounding can never leave a touched cell out."""
+        s, nx, ny = self.s, self.nx, self.ny
+        u0, v0 = (seg[:, _XL] - self.x0) / s, (seg[:, _YL] - self.y0) / s
+        u1, v1 = (seg[:, _XH] - self.x0) / s, (seg[:, _YH] - self.y0) / s
+        ids = np.arange(len(seg))
+        out_cells, out_segs = [], []
+
+        def add(iu, iv, which):
+            ok = (iu >= 0) & (iu < nx) & (iv >= 0) & (iv < ny)
+            out_cells.append(iv[ok] * nx + iu[ok])
+            out_segs.append(which[ok])
+
+        eps = max(1e-6, 4 * _TOL / s)  # in cell units: within it a segment touches a cell
+
+        def floors(a):
+            lo = np.floor(a - eps).astype(np.int64)
+            hi = np.floor(a + eps).astype(np.int64)
+            return lo, hi, hi != lo
+
+        for u, v in ((u0, v0), (u1, v1)):  # the cells of both ends
+            ul, uh, du = floors(u)
+            vl, vh, dv = floors(v)
+            both = du & dv
+            add(ul, vl, ids)
+            add(uh[du], vl[du], ids[du])
+            add(ul[dv], vh[dv], ids[dv])
+            add(uh[both], vh[both], ids[both])
+        # Each grid line a segment crosses leads into one more cell: the one beyond the line
+        # in the direction of travel (low end → high end).
+        for p0, p1, q0, q1, vertical in ((u0, u1, v0, v1, True), (v0, v1, u0, u1, False)):
+            k0 = np.floor(np.minimum(p0, p1)).astype(np.int64) + 1
+            count = np.maximum(np.floor(np.maximum(p0, p1)).astype(np.int64) - k0 + 1, 0)
+            which = np.repeat(ids, count)
+            k = k0[which] + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
+            q = q0[which] + (k - p0[which]) * (q1[which] - q0[which]) / (p1[which] - p0[which])
+            beyond = np.where(p1[which] > p0[which], k, k - 1)
+            ql, qh, dq = floors(q)
+            if vertical:
+                add(beyond, ql, which)
+                add(beyond[dq], qh[dq], which[dq])
+            else:
+                add(ql, beyond, which)
+                add(qh[dq], beyond[dq], which[dq])
+        nseg = max(len(seg), 1)
+        keys = np.concatenate(out_cells) * nseg + np.concatenate(out_segs)
+        keys.sort()
+        keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+        return keys // nseg, keys % nseg
+
+    # ---- queries --------------------------------------------------------------------------
+
+    def _exact(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """GEOS answer for each point (covers: a point on a boundary belongs to the polygon)."""
+        result = np.full(len(xs), -1, np.int32)
+        if len(xs) == 0 or self.size == 0:
+            return result
+        pts, polys = self.tree.query(shapely.points(xs, ys), predicate="intersects")
+        if len(pts):
+            order = np.lexsort((self._rank[polys], pts))  # by point, best polygon first
+            pts, polys = pts[order], polys[order]
+            first = np.r_[True, pts[1:] != pts[:-1]]
+            result[pts[first]] = polys[first]
+        return result
+
+    def _exact_one(self, x: float, y: float) -> int:
+        hits = self.tree.query(shapely.Point(x, y), predicate="intersects")
+        if len(hits) == 0:
+            return -1
+        return int(hits[0]) if len(hits) == 1 else int(hits[np.argmin(self._rank[hits])])
+
+    def locate_many(self, lats, lons) -> np.ndarray:
+        """Position of the polygon containing each point (lat, lon arrays), -1 where none."""
+        y = np.asarray(lats, dtype=float).ravel()
+        x = np.asarray(lons, dtype=float).ravel()
+        nx, ny = self.nx, self.ny
+        cx = np.floor((x - self.x0) / self.s)
+        cy = np.floor((y - self.y0) / self.s)
+        inside = (cx >= 0) & (cx < nx) & (cy >= 0) & (cy < ny)  # NaN compares False
+        cx = np.where(inside, cx, 0).astype(np.int64)
+        cy = np.where(inside, cy, 0).astype(np.int64)
+        result = np.where(inside, self._table[cy * nx + cx], -1).astype(np.int32)
+        todo = np.flatnonzero(result <= -2)
+        if self.disjoint:
+            self._follow_rays(x, y, cx, cy, result, todo)
+        else:
+            result[todo] = self._exact(x[todo], y[todo])
+        return result
+
+    def _follow_rays(self, x, y, cx, cy, result, todo) -> None:
+        """Resolve the points ``todo`` whose cell (cx, cy) is an edge cell (result <= -2):
+        cast rays east, cell by cell, until a crossing or a labelled cell decides."""
+        nx = self.nx
+        undecided = []
+        while len(todo):
+            decided, value, ambiguous, onward = self._cast_rays(x[todo], y[todo], cx[todo], -2 - result[todo])
+            result[todo[decided]] = value[decided]
+            undecided.append(todo[ambiguous])
+            todo = todo[onward]
+            cx[todo] += 1
+            beyond = cx[todo] >= nx
+            result[todo[beyond]] = -1
+            todo = todo[~beyond]
+            result[todo] = self._table[cy[todo] * nx + cx[todo]]
+            todo = todo[result[todo] <= -2]
+        if undecided:
+            todo = np.concatenate(undecided)
+            result[todo] = self._exact(x[todo], y[todo])
+
+    def _cast_rays(self, px, py, cx, edge):
+        """For points in edge cells: the nearest boundary crossing east of each point within
+        its cell. Returns (decided, value, ambiguous, no-crossing-here) per point."""
+        first = self._eoff[edge]
+        count = self._eoff[edge + 1] - first
+        group_start = np.cumsum(count) - count
+        point = np.repeat(np.arange(len(px)), count)
+        pair = np.arange(count.sum())
+        seg = self._seg[self._eseg[np.repeat(first - group_start, count) + pair]]
+        y, x = py[point], px[point]
+        yl, yh = seg[:, _YL], seg[:, _YH]
+        east = self.x0 + (cx + 1) * self.s
+        xc = seg[:, _XL] + (y - yl) * seg[:, _SLOPE]
+        crosses = (yl <= y) & (y < yh) & (xc >= x - _TOL) & (xc < east[point] + _TOL)
+        xc = np.where(crosses, xc, np.inf)
+        nearest = np.minimum.reduceat(xc, group_start)
+        close = xc < nearest[point] + 2 * _TOL
+        n_close = np.add.reduceat(close.astype(np.int32), group_start)
+        winner = np.maximum.reduceat(np.where(close, pair, -1), group_start)
+        flat = np.logical_or.reduceat(crosses & (seg[:, _FLAT] > 0), group_start)
+        # On a horizontal segment or at the top end of one a point crosses nothing (the
+        # half-open rule) yet lies on the boundary: those go to GEOS.
+        on_boundary = np.zeros(len(px), bool)
+        near = np.flatnonzero(np.abs(y - yh) <= _TOL)
+        if len(near):
+            xl, xh, xn = seg[near, _XL], seg[near, _XH], x[near]
+            on_boundary[point[near[(xn >= np.minimum(xl, xh) - _TOL) & (xn <= np.maximum(xl, xh) + _TOL)]]] = True
+        found = np.isfinite(nearest)
+        ambiguous = on_boundary | flat | found & (
+            (n_close > 1) | (nearest < px + _TOL) | (nearest >= east - _TOL)
+        )
+        value = np.where(found, seg[np.maximum(winner, 0), _OWNER], -1).astype(np.int32)
+        return found & ~ambiguous, value, ambiguous, ~found & ~ambiguous
+
+    def locate_one(self, lat: float, lon: float) -> int:
+        """Position of the polygon containing one point, -1 if none: the same answers as
+        :meth:`locate_many`, in plain Python because numpy is slow on one element."""
+        x, y, s = float(lon), float(lat), self.s
+        fx, fy = (x - self.x0) / s, (y - self.y0) / s
+        if not (0 <= fx < self.nx and 0 <= fy < self.ny):
+            return -1
+        cx, cy = int(fx), int(fy)
+        value = int(self._table[cy * self.nx + cx])
+        if value > -2:
+            return value
+        if not self.disjoint:
+            return self._exact_one(x, y)
+        while True:
+            edge = -2 - value
+            east = self.x0 + (cx + 1) * s
+            crossings = []
+            for xl, yl, xh, yh, slope, flat, owner in self._seg[self._eseg[self._eoff[edge]:self._eoff[edge + 1]]].tolist():
+                if abs(y - yh) <= _TOL and min(xl, xh) - _TOL <= x <= max(xl, xh) + _TOL:
+                    return self._exact_one(x, y)
+                if yl <= y < yh:
+                    xc = xl + (y - yl) * slope
+                    if x - _TOL <= xc < east + _TOL:
+                        if flat:
+                            return self._exact_one(x, y)
+                        crossings.append((xc, owner))
+            if crossings:
+                nearest, owner = min(crossings)
+                if nearest < x + _TOL or nearest >= east - _TOL or sum(xc < nearest + 2 * _TOL for xc, _ in crossings) > 1:
+                    return self._exact_one(x, y)
+                return int(owner)
+            cx += 1
+            if cx >= self.nx:
+                return -1
+            value = int(self._table[cy * self.nx + cx])
+            if value > -2:
+                return value
+
+
+def _segments(polys: np.ndarray) -> np.ndarray:
+    """Every boundary segment of every polygon as a row of the segment table, the two
+    copies of a shared border merged."""
+    parts, part_owner = shapely.get_parts(polys, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    exterior = np.r_[True, ring_part[1:] != ring_part[:-1]] if len(rings) else np.zeros(0, bool)
+    # Interior on the left: exterior rings anticlockwise, holes clockwise.
+    owner_left = shapely.is_ccw(rings) == exterior
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    same = ring[1:] == ring[:-1]
+    a, b, ring = coords[:-1][same], coords[1:][same], ring[:-1][same]
+    north = b[:, 1] > a[:, 1]
+    lo = np.where(north[:, None], a, b)
+    hi = np.where(north[:, None], b, a)
+    west = north == owner_left[ring]  # the owner's interior lies west of the segment
+    owner = part_owner[ring_part[ring]]
+    # Merge the two copies of a shared border (same ends, interiors on opposite sides).
+    order = np.lexsort((hi[:, 0], hi[:, 1], lo[:, 0], lo[:, 1]))
+    lo, hi, west, owner = lo[order], hi[order], west[order], owner[order]
+    key = np.c_[lo, hi]
+    new = np.r_[True, (key[1:] != key[:-1]).any(axis=1)]
+    group = np.cumsum(new) - 1
+    size = np.bincount(group)[group]
+    pair_first = new & (size == 2)
+    pair_second = ~new & (size == 2)
+    opposite = np.zeros(len(lo), bool)
+    opposite[:-1] = pair_first[:-1] & (west[:-1] != west[1:])
+    opposite[1:] |= pair_second[1:] & opposite[:-1]
+    keep = ~opposite | west  # of a merged pair keep the copy whose owner lies west
+    dy = hi[:, 1] - lo[:, 1]
+    slope = np.divide(hi[:, 0] - lo[:, 0], dy, out=np.zeros(len(dy)), where=dy > 0)
+    seg = np.empty((len(lo), 7))
+    seg[:, _XL], seg[:, _YL], seg[:, _XH], seg[:, _YH] = lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]
+    seg[:, _SLOPE] = slope
+    seg[:, _FLAT] = np.abs(slope) > _MAX_SLOPE
+    seg[:, _OWNER] = np.where(west, owner, -1)
+    return seg[keep]
+
+
+class _Background(threading.Thread):
+    """Run one function in a thread; ``result()`` waits for it and re-raises its error."""
+
+    def __init__(self, fn, *args):
+        super().__init__(daemon=True)
+        self._fn, self._args, self._value, self._error = fn, args, None, None
+        self.start()
+
+    def run(self):
+        try:
+            self._value = self._fn(*self._args)
+        except BaseException as exc:  # handed to the caller
+            self._error = exc
+
+    def result(self):
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _interiors_disjoint(polys: np.ndarray, tree) -> bool:
+    """Whether no two polygons share interior points (the ray casting relies on it)."""
+    if len(polys) < 2:
+        return True
+    try:
+        if shapely.coverage_is_valid(polys):
+            return True
+    except shapely.errors.GEOSException:
+        pass
+    left, right = tree.query(polys, predicate="intersects")
+    pair = left < right
+    return not shapely.relate_pattern(polys[left[pair]], polys[right[pair]], "T********").any()

@@ -25,6 +25,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from gridgov.accounts.api import API_AUTH
+from gridgov.accounts.api import router as accounts_router
 from gridgov.cases.api import router as cases_router
 from gridgov.errors import DomainError
 from gridgov.places.api import router as places_router
@@ -234,5 +235,6 @@ def health(request):
     return {"status": "ok"}
 
 
+api.add_router("/", accounts_router)
 api.add_router("/", places_router)
 api.add_router("/", cases_router)

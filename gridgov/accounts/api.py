@@ -1,18 +1,24 @@
-"""How API callers authenticate: a bearer token (`Authorization: Bearer ggv_…`) for
-integrations and apps, or the Django session of a signed-in browser with its CSRF token.
+"""Accounts API: how callers authenticate, and who they are (GET /api/me).
 
-Both give `request.auth`, the acting `User`; its role and jurisdiction then decide
+A caller authenticates with a bearer token (`Authorization: Bearer ggv_…`) for
+integrations and apps, or with the Django session of a signed-in browser and its CSRF
+token. Both give `request.auth`, the acting `User`; its role and jurisdiction then decide
 everything else. A missing or bad credential answers 401 (`unauthenticated`).
 """
 
+from typing import Literal
+
 from django.conf import settings
 from django.http import HttpRequest
+from ninja import Router, Schema
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from gridgov.errors import Forbidden
 
 from . import services as account_services
+from .models import Role
+from .permissions import DEFAULT_ROLE_ACTIONS, can
 
 
 class TokenAuth(HttpBearer):
@@ -44,3 +50,43 @@ class SessionAuth(APIKeyCookie):
 
 
 API_AUTH = [TokenAuth(), SessionAuth()]
+
+
+# --- who am I ---------------------------------------------------------------------------
+
+router = Router(tags=["accounts"])
+ALL_ACTIONS = sorted(set().union(*DEFAULT_ROLE_ACTIONS.values()))
+
+
+class RefOut(Schema):
+    code: str
+    name: str
+
+
+class MeOut(Schema):
+    username: str
+    display_name: str
+    role: Literal[tuple(Role.values)]  # type: ignore[valid-type]
+    role_label: str
+    is_superuser: bool
+    region: RefOut | None
+    grid: RefOut | None
+    department: RefOut | None
+    scope_path: str | None
+    actions: list[str]
+
+
+def _ref(obj) -> dict | None:
+    return {"code": obj.code, "name": obj.name} if obj is not None else None
+
+
+@router.get("/me", response=MeOut, summary="当前用户 · Who am I")
+def me(request):
+    """The caller, their node of the territory and the case actions their role allows."""
+    user = request.auth
+    return {
+        "username": user.username, "display_name": user.display_name, "role": user.role,
+        "role_label": str(user.get_role_display()), "is_superuser": user.is_superuser,
+        "region": _ref(user.region), "grid": _ref(user.grid), "department": _ref(user.department),
+        "scope_path": user.scope_path, "actions": [a for a in ALL_ACTIONS if can(user, a)],
+    }

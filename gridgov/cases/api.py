@@ -14,7 +14,6 @@ from django.utils import timezone
 from ninja import Query, Router, Status
 
 from gridgov.accounts.models import Role
-from gridgov.accounts.permissions import can
 from gridgov.errors import Forbidden, InvalidInput, NotFound
 from gridgov.places.models import Grid, Region
 
@@ -38,7 +37,6 @@ from .schemas import (
     ExtensionIn,
     GapOut,
     HangIn,
-    MeOut,
     MergeIn,
     NoteIn,
     ReasonIn,
@@ -468,14 +466,3 @@ def matrix_gaps(request):
     if not (user.is_superuser or user.role == Role.SYSTEM_ADMIN):
         raise Forbidden("只有系统管理员可以查看权责清单缺口", "System administrators only", code="role_forbidden")
     return routing.matrix_gaps()
-
-
-@router.get("/me", response={200: MeOut, **ERRORS}, summary="当前用户 · Who am I")
-def me(request):
-    user = request.auth
-    return {
-        "username": user.username, "display_name": user.display_name, "role": user.role,
-        "role_label": str(user.get_role_display()), "is_superuser": user.is_superuser,
-        "region": _ref(user.region), "grid": _ref(user.grid), "department": _ref(user.department),
-        "scope_path": user.scope_path, "actions": sorted(a for a in case_services.ACTION_LABELS if can(user, a)),
-    }

@@ -16,7 +16,6 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
-from gridgov.accounts.models import Role
 from gridgov.places.models import RegionLevel
 
 from .choices import Channel, Closure, SlaState, Status, Urgency
@@ -317,19 +316,6 @@ class GapOut(Schema):
     category: str
     name: str
     level: Literal[tuple(RegionLevel.values)]  # type: ignore[valid-type]
-
-
-class MeOut(Schema):
-    username: str
-    display_name: str
-    role: Literal[tuple(Role.values)]  # type: ignore[valid-type]
-    role_label: str
-    is_superuser: bool
-    region: RefOut | None
-    grid: RefOut | None
-    department: RefOut | None
-    scope_path: str | None
-    actions: list[str]
 
 
 class ErrorBody(Schema):

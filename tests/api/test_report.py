@@ -170,3 +170,28 @@ def test_big_photo_upload_is_not_a_500(as_user, w):
     error = error_of(as_user("worker").post_form("/cases", {**REPORT, "photos": [big]}), 422)
     assert error["details"]["field"] == "photos"
     assert counts() == before
+
+
+def test_report_by_point_is_located_to_its_grid(as_user, w):
+    from gridgov.places import geo
+
+    api = as_user("resident")
+    base = {"channel": "resident", "title": "井盖缺失", "category": "02"}
+    r = api.post("/cases", {**base, "lat": 24.91, "lon": 118.515})
+    assert r.status_code == 201, r.content
+    assert r.json()["grid"]["code"] == w.grids[1].code
+    lat, lon = geo.wgs84_to_gcj02(24.91, 118.545)
+    r = api.post("/cases", {**base, "lat": lat, "lon": lon, "crs": "gcj02"})
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert body["grid"]["code"] == w.grids[3].code
+    assert abs(body["lat"] - 24.91) < 1e-6 and abs(body["lon"] - 118.545) < 1e-6
+
+
+def test_report_outside_every_grid_or_in_unknown_crs(as_user, w):
+    before = counts()
+    api = as_user("resident")
+    base = {"channel": "resident", "title": "井盖缺失"}
+    assert error_of(api.post("/cases", {**base, "lat": 39.9, "lon": 116.4}), 422)["code"] == "outside_grids"
+    assert error_of(api.post("/cases", {**base, "lat": 24.91, "lon": 118.515, "crs": "mercator"}), 422)["code"] == "unknown_crs"
+    assert counts() == before

@@ -1,0 +1,134 @@
+"""The people of the demo city: an account for every role at every node that needs one
+(a grid worker per grid, a dispatcher per command centre, a handler per department…),
+with readable demo logins for the first district, street, community and grid.
+
+All demo accounts share one password, ``DEMO_PASSWORD``; it is hashed once and the
+hash reused (hashing tens of thousands of times would take minutes, and the password is
+public anyway).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+
+from gridgov.accounts.models import Role, User
+from gridgov.cases.models import Department
+from gridgov.places.models import Grid, Region, RegionLevel
+
+DEMO_PASSWORD = "Demo-2026"
+
+SURNAMES = "陈林黄王李吴张蔡郑许洪庄苏杨刘施蒋曾谢柯傅颜卢龚郭骆叶潘何"
+GIVEN = "志明建国丽娟秀英文杰海燕雅婷晓东伟强美玲俊豪佳慧国华金水阿珠宏伟淑芬振兴晨曦一鸣子涵梓萱泽宇思远嘉怡"
+
+
+@dataclass
+class People:
+    """Who acts where, for the history generator; ``logins`` is the printed table."""
+
+    worker: dict[int, User] = field(default_factory=dict)  # grid id → grid worker
+    grid_leader: dict[int, User] = field(default_factory=dict)  # community id → 网格长
+    staff: dict[int, User] = field(default_factory=dict)  # community id → community staff
+    resident: dict[int, list[User]] = field(default_factory=dict)  # community id → residents
+    dispatcher: dict[int, User] = field(default_factory=dict)  # street/district/city id → dispatcher
+    leader: dict[int, User] = field(default_factory=dict)  # district/city id → leader
+    handler: dict[int, User] = field(default_factory=dict)  # department id → handler
+    logins: list[tuple[str, str, str]] = field(default_factory=list)  # username, role, where
+
+
+def _name(rng) -> str:
+    size = 2 if rng.random() < 0.8 else 1
+    start = int(rng.integers(0, len(GIVEN) // 2)) * 2
+    given = GIVEN[start:start + size] if size == 2 else GIVEN[int(rng.integers(len(GIVEN)))]
+    return SURNAMES[int(rng.integers(len(SURNAMES)))] + given
+
+
+def _mobile(rng) -> str:
+    return f"1{int(rng.choice([35, 36, 37, 38, 39, 50, 59, 77, 88, 89]))}{int(rng.integers(0, 10**8)):08d}"
+
+
+@transaction.atomic
+def seed_people(seed: int = 2026) -> People:
+    """Create the accounts and return who is who."""
+    rng = np.random.default_rng([seed, 11])
+    password = make_password(DEMO_PASSWORD)
+    people = People()
+    rows: list[tuple[User, str, int]] = []  # user, map name, key
+
+    city = Region.objects.get(level=RegionLevel.CITY)
+    first_district = Region.objects.filter(level=RegionLevel.DISTRICT, children__isnull=False).order_by("code").first()
+    first_street = first_district.children.order_by("code").first()
+    first_community = first_street.children.order_by("code").first()
+    first_grid = first_community.grids.exclude(kind="special").order_by("code").first()
+    first_department = Department.objects.get(region=first_street, name="综合执法队")
+    district_department = Department.objects.get(region=first_district, name="城管局")
+    named = {
+        ("worker", first_grid.pk): "grid_worker", ("grid_leader", first_community.pk): "grid_leader",
+        ("staff", first_community.pk): "community_staff", ("dispatcher", first_street.pk): "street_dispatcher",
+        ("dispatcher", first_district.pk): "district_dispatcher", ("dispatcher", city.pk): "city_dispatcher",
+        ("leader", city.pk): "leader", ("handler", first_department.pk): "dept_handler",
+        ("handler", district_department.pk): "district_handler",
+    }
+
+    def add(kind: str, key: int, username: str, role: str, **where) -> None:
+        username = named.get((kind, key), username)
+        user = User(username=username, role=role, password=password, display_name=_name(rng), phone=_mobile(rng), **where)
+        rows.append((user, kind, key))
+
+    add("dispatcher", city.pk, f"sd{city.code}", Role.DISPATCHER, region=city)
+    add("leader", city.pk, f"ld{city.code}", Role.LEADER, region=city)
+    for region in Region.objects.filter(level__in=[RegionLevel.DISTRICT, RegionLevel.STREET]).order_by("path"):
+        if region.level == RegionLevel.DISTRICT:
+            add("leader", region.pk, f"ld{region.code}", Role.LEADER, region=region)
+        add("dispatcher", region.pk, f"sd{region.code}", Role.DISPATCHER, region=region)
+    for community in Region.objects.filter(level=RegionLevel.COMMUNITY).order_by("path"):
+        add("grid_leader", community.pk, f"gl{community.code}", Role.GRID_LEADER, region=community)
+        add("staff", community.pk, f"cs{community.code}", Role.COMMUNITY_STAFF, region=community)
+        for n in (1, 2):
+            add("resident", community.pk, f"r{community.code}-{n}", Role.RESIDENT, region=community)
+    for grid in Grid.objects.select_related("region").order_by("code"):
+        add("worker", grid.pk, f"gw{grid.code}", Role.GRID_WORKER, region=grid.region, grid=grid)
+    for department in Department.objects.select_related("region").order_by("code"):
+        add("handler", department.pk, f"dh{department.code}", Role.DEPARTMENT_HANDLER, region=department.region, department=department)
+    # A resident's first account in the first community is the readable "resident".
+    for user, kind, key in rows:
+        if kind == "resident" and key == first_community.pk and user.username.endswith("-1"):
+            user.username = "resident"
+            break
+
+    User.objects.bulk_create([u for u, _, _ in rows], batch_size=1000)
+    saved = {u.username: u for u in User.objects.filter(username__in=[u.username for u, _, _ in rows])}
+    for user, kind, key in rows:
+        user = saved[user.username]
+        if kind == "resident":
+            people.resident.setdefault(key, []).append(user)
+        else:
+            getattr(people, kind)[key] = user
+
+    admin = User(username="admin", role=Role.SYSTEM_ADMIN, password=password, display_name="系统管理员",
+                 is_superuser=True, is_staff=True)
+    auditor = User(username="auditor", role=Role.AUDITOR, password=password, display_name=_name(rng))
+    User.objects.bulk_create([admin, auditor])
+
+    where = {
+        "city": city.name, "district": f"{first_district.name}", "street": f"{first_district.name}{first_street.name}",
+        "community": f"{first_street.name}{first_community.name}", "grid": f"{first_grid.name}（{first_grid.code}）",
+    }
+    people.logins = [
+        ("resident", str(Role.RESIDENT.label), where["community"]),
+        ("grid_worker", str(Role.GRID_WORKER.label), where["grid"]),
+        ("grid_leader", str(Role.GRID_LEADER.label), where["community"]),
+        ("community_staff", str(Role.COMMUNITY_STAFF.label), where["community"]),
+        ("street_dispatcher", "街道综治中心调度员", where["street"]),
+        ("district_dispatcher", "区网格化服务管理中心调度员", where["district"]),
+        ("city_dispatcher", "市网格化服务管理中心调度员", where["city"]),
+        ("dept_handler", str(Role.DEPARTMENT_HANDLER.label), f"{where['street']}{first_department.name}"),
+        ("district_handler", str(Role.DEPARTMENT_HANDLER.label), f"{first_district.name}{district_department.name}"),
+        ("leader", str(Role.LEADER.label), where["city"]),
+        ("auditor", str(Role.AUDITOR.label), "全系统（仅审计日志）"),
+        ("admin", str(Role.SYSTEM_ADMIN.label), "全系统（账号与配置）"),
+    ]
+    return people

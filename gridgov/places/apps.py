@@ -5,3 +5,8 @@ class PlacesConfig(AppConfig):
     name = "gridgov.places"
     label = "places"
     verbose_name = "Places (地区与网格)"
+
+    def ready(self):
+        from . import signals
+
+        signals.connect()

@@ -47,8 +47,9 @@ _INVERSE_MAX_STEPS = 30
 
 
 def normalise_crs(crs: str | None) -> str:
-    """The canonical name (wgs84, gcj02, bd09) of a coordinate system name; InvalidInput if unknown."""
-    key = (crs or WGS84).strip().lower() if isinstance(crs, str) or crs is None else None
+    """The canonical name (wgs84, gcj02, bd09) of a coordinate system name (None or "" mean
+    WGS-84); InvalidInput if unknown."""
+    key = (crs if crs not in (None, "") else WGS84).strip().lower() if isinstance(crs, str) or crs is None else None
     if key not in _CRS_ALIASES:
         raise InvalidInput(
             f"未知的坐标系：{crs!r}，可选 wgs84、gcj02、bd09",
@@ -216,3 +217,32 @@ def haversine_m(lat1, lon1, lat2, lon2):
     dp, dl = p2 - p1, (lon2 - lon1) * math.pi / 180.0
     h = m.sin(dp / 2) ** 2 + m.cos(p1) * m.cos(p2) * m.sin(dl / 2) ** 2
     return 2 * r * m.asin(m.sqrt(h))
+
+
+def metres_per_degree(lat: float) -> tuple[float, float]:
+    """(metres per degree of longitude, of latitude) near a latitude (WGS-84 ellipsoid)."""
+    phi = math.radians(lat)
+    per_lat = 111132.954 - 559.822 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi)
+    per_lon = 111412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi) + 0.118 * math.cos(5 * phi)
+    return per_lon, per_lat
+
+
+def to_local_metres(geometry, lat0: float | None = None):
+    """A Shapely geometry in lon/lat degrees → the same in metres on a plane tangent near
+    lat0 (default: its centroid); good for areas and distances within a city."""
+    import shapely
+
+    if lat0 is None:
+        lat0 = shapely.centroid(geometry).y if not shapely.is_empty(geometry) else 0.0
+    kx, ky = metres_per_degree(lat0)
+    return shapely.transform(geometry, lambda xy: xy * np.array([kx, ky]))
+
+
+def area_m2(geometry, lat0: float | None = None) -> float:
+    """Area in square metres of a lon/lat polygon (city-sized)."""
+    import shapely
+
+    if lat0 is None:
+        lat0 = shapely.centroid(geometry).y if not shapely.is_empty(geometry) else 0.0
+    kx, ky = metres_per_degree(lat0)
+    return float(shapely.area(geometry)) * kx * ky

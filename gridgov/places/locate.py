@@ -377,3 +377,190 @@ def _interiors_disjoint(polys: np.ndarray, tree) -> bool:
     left, right = tree.query(polys, predicate="intersects")
     pair = left < right
     return not shapely.relate_pattern(polys[left[pair]], polys[right[pair]], "T********").any()
+
+
+# ---- the database-backed index ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegionRef:
+    level: str
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class MicroGridRef:
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class LocateResult:
+    """Where a point is: its grid (and micro-grid) and the regions above, top first. A point
+    outside every grid is ``found=False`` with a ``reason``, never an exception."""
+
+    found: bool
+    lat: float
+    lon: float
+    grid_id: int | None = None
+    grid_code: str | None = None
+    grid_name: str | None = None
+    micro_grid: MicroGridRef | None = None
+    ancestors: list[RegionRef] = field(default_factory=list)
+    reason: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+OUTSIDE_GRIDS = "outside_grids"  # the point lies in no grid
+NO_GRIDS = "no_grids"  # there are no grids at all yet
+
+
+class PlaceIndex:
+    """The grids and micro-grids of the database at one index version, ready to answer."""
+
+    def __init__(self, version, grids: list[dict], micro_grids: list[dict], regions: dict[str, RegionRef]):
+        self.version = version
+        self.grids = GridIndex(_shapes([g["geometry"] for g in grids]))
+        self.grid_ids = np.array([g["id"] for g in grids], dtype=np.int64)
+        self.grid_codes = [g["code"] for g in grids]
+        self.grid_names = [g["name"] for g in grids]
+        self.ancestors = [_chain(g["region__path"], regions) for g in grids]
+        position = {g["id"]: i for i, g in enumerate(grids)}
+        self.micro = GridIndex(_shapes([m["geometry"] for m in micro_grids]))
+        self.micro_refs = [MicroGridRef(m["id"], m["code"], m["name"]) for m in micro_grids]
+        self.micro_grid_of = np.array([position.get(m["grid_id"], -1) for m in micro_grids], dtype=np.int64)
+        self.has_micro = np.zeros(len(grids), bool)
+        self.has_micro[self.micro_grid_of[self.micro_grid_of >= 0]] = True
+
+    @classmethod
+    def load(cls, version=None) -> "PlaceIndex":
+        """Read every grid, micro-grid and the regions above them from the database."""
+        from .models import Grid, MicroGrid, Region
+
+        grids = list(Grid.objects.order_by("id").values("id", "code", "name", "geometry", "region__path"))
+        micro = list(MicroGrid.objects.order_by("id").values("id", "code", "name", "geometry", "grid_id"))
+        prefixes = {p for g in grids for p in _prefixes(g["region__path"])}
+        regions = {
+            r["path"]: RegionRef(r["level"], r["code"], r["name"])
+            for r in Region.objects.filter(path__in=prefixes).values("path", "level", "code", "name")
+        }
+        return cls(version, grids, micro, regions)
+
+    def result(self, position: int, lat: float, lon: float) -> LocateResult:
+        """The typed answer for a grid position (-1: none) at a WGS-84 point."""
+        if position < 0:
+            reason = OUTSIDE_GRIDS if self.grids.size else NO_GRIDS
+            return LocateResult(found=False, lat=lat, lon=lon, reason=reason)
+        micro = None
+        if self.has_micro[position]:
+            m = self.micro.locate_one(lat, lon)
+            if m >= 0 and self.micro_grid_of[m] == position:
+                micro = self.micro_refs[m]
+        return LocateResult(
+            found=True, lat=lat, lon=lon, grid_id=int(self.grid_ids[position]), grid_code=self.grid_codes[position],
+            grid_name=self.grid_names[position], micro_grid=micro, ancestors=list(self.ancestors[position]),
+        )
+
+
+@dataclass
+class LocateBatch:
+    """Answers for many points: numpy arrays, expanded to LocateResult on demand."""
+
+    index: PlaceIndex
+    lat: np.ndarray
+    lon: np.ndarray
+    position: np.ndarray  # grid position in the index, -1 where none
+
+    @property
+    def found(self) -> np.ndarray:
+        return self.position >= 0
+
+    @property
+    def grid_ids(self) -> np.ndarray:
+        """Database id of each point's grid, -1 where none."""
+        ids = np.append(self.index.grid_ids, -1)
+        return ids[self.position]  # position -1 picks the appended -1
+
+    @property
+    def grid_codes(self) -> list[str | None]:
+        codes = self.index.grid_codes
+        return [codes[p] if p >= 0 else None for p in self.position.tolist()]
+
+    def __len__(self) -> int:
+        return len(self.position)
+
+    def __getitem__(self, i: int) -> LocateResult:
+        return self.index.result(int(self.position[i]), float(self.lat[i]), float(self.lon[i]))
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+_lock = threading.Lock()
+_current: PlaceIndex | None = None
+
+
+def current_version():
+    """The database's index version: one cheap query."""
+    from .models import SpatialIndexState
+
+    row = SpatialIndexState.objects.order_by("-version").values_list("version", "changed_at").first()
+    return tuple(row) if row else (0, None)
+
+
+def get_index() -> PlaceIndex:
+    """This process's index, rebuilt first if the grids changed since it was built."""
+    global _current
+    version = current_version()
+    index = _current
+    if index is not None and index.version == version:
+        return index
+    with _lock:
+        if _current is None or _current.version != version:
+            _current = PlaceIndex.load(version)
+        return _current
+
+
+def invalidate() -> None:
+    """Tell every process that the grids changed (bumps the version in the database)."""
+    global _current
+    from . import services
+
+    services.bump_index_version()
+    _current = None
+
+
+def locate(lat, lon, crs: str = geo.WGS84) -> LocateResult:
+    """The grid, micro-grid and regions at one point; InvalidInput for bad coordinates or crs."""
+    lat, lon = geo.to_wgs84(lat, lon, crs)
+    index = get_index()
+    return index.result(index.grids.locate_one(lat, lon), lat, lon)
+
+
+def locate_many(lats, lons, crs: str = geo.WGS84) -> LocateBatch:
+    """:func:`locate` for arrays of points, vectorised."""
+    lats, lons = geo.to_wgs84(np.atleast_1d(np.asarray(lats, dtype=float)), np.atleast_1d(np.asarray(lons, dtype=float)), crs)
+    index = get_index()
+    return LocateBatch(index, lats, lons, index.grids.locate_many(lats, lons))
+
+
+def _shapes(geometries: list[dict]) -> np.ndarray:
+    import json
+
+    if not geometries:
+        return np.zeros(0, dtype=object)
+    return shapely.from_geojson([json.dumps(g) for g in geometries])
+
+
+def _prefixes(path: str) -> list[str]:
+    """"35.3505.350502." → ["35.", "35.3505.", "35.3505.350502."]"""
+    parts = path.split(".")[:-1]
+    return [".".join(parts[: i + 1]) + "." for i in range(len(parts))]
+
+
+def _chain(path: str, regions: dict[str, RegionRef]) -> tuple[RegionRef, ...]:
+    return tuple(regions[p] for p in _prefixes(path) if p in regions)

@@ -20,9 +20,12 @@ class RegionLevel(models.TextChoices):
 
 # Depth order of the administrative levels, top first.
 LEVEL_ORDER = [RegionLevel.PROVINCE, RegionLevel.CITY, RegionLevel.DISTRICT, RegionLevel.STREET, RegionLevel.COMMUNITY]
+# Length of a stored division code per level. Province, city and district use the 6-digit
+# GB/T 2260 form (350000, 350500, 350502), as official tables and the county boundaries do;
+# streets 9 digits, communities/villages 12 (the statistical code's own extensions).
 CODE_LENGTH = {
-    RegionLevel.PROVINCE: 2,
-    RegionLevel.CITY: 4,
+    RegionLevel.PROVINCE: 6,
+    RegionLevel.CITY: 6,
     RegionLevel.DISTRICT: 6,
     RegionLevel.STREET: 9,
     RegionLevel.COMMUNITY: 12,

@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from contextlib import contextmanager
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from . import calendar as official_calendar
@@ -296,16 +297,53 @@ def compute_deadlines(
 
 def overdue_cases(queryset=None, *, now: dt.datetime | None = None):
     """Open cases whose deadline has passed, oldest deadline first. Backed by the
-    ``(is_open, due_at)`` index: the first page and the count read only that range."""
+    ``(is_open, due_at)`` index: a page reads only that range. For the number of them
+    use ``overdue_count()``, which keeps PostgreSQL on the index too."""
     from .models import Case
 
     qs = Case.objects.all() if queryset is None else queryset
     return qs.filter(is_open=True, due_at__lte=now or timezone.now()).order_by("due_at", "id")
 
 
+def overdue_count(queryset=None, *, now: dt.datetime | None = None) -> int:
+    """``overdue_cases(queryset, now=now).count()``, read from the ``(is_open, due_at)``
+    index on every database. (A plain ``.count()`` on PostgreSQL may scan every open
+    case instead — about 0.5 s at 100 000 open cases when the visibility map is not
+    current — because the planner over-estimates how many open cases are overdue.)"""
+    qs = overdue_cases(queryset, now=now).order_by()
+    using = connections[qs.db]
+    with transaction.atomic(using=qs.db), _deadline_index_scans(using):
+        return qs.count()
+
+
 def _chunks(items: list, size: int = CHUNK):
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+@contextmanager
+def _deadline_index_scans(connection):
+    """On PostgreSQL, make the planner read the deadline indexes for the sweep's range
+    queries. It over-estimates ``is_open AND due_at <= now`` badly (closed cases, all
+    with past deadlines, dominate the column statistics) and picks a bitmap scan over
+    every open case instead: ~0.6 s instead of ~20 ms on 2 M cases. The settings are
+    transaction-local and put back afterwards."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    names = ("enable_seqscan", "enable_bitmapscan", "jit")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(f"current_setting('{n}')" for n in names))
+        previous = cursor.fetchone()
+        cursor.execute("SELECT " + ", ".join(f"set_config('{n}', 'off', true)" for n in names))
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
+                [x for pair in zip(names, previous) for x in pair],
+            )
 
 
 def _transition(now: dt.datetime, *, field: str, to_state: str, exclude: list[str]) -> list[tuple[int, str, bool]]:
@@ -314,14 +352,75 @@ def _transition(now: dt.datetime, *, field: str, to_state: str, exclude: list[st
     from .models import Case
 
     base = Case.objects.filter(is_open=True, **{f"{field}__lte": now}).exclude(sla_state__in=exclude)
-    rows = list(
-        base.select_for_update(of=("self",))
-        .order_by()
-        .values_list("id", "sla_state", "category__escalate_when_overdue")
+    with _deadline_index_scans(connection):
+        rows = list(
+            base.select_for_update(of=("self",))
+            .order_by()
+            .values_list("id", "sla_state", "category__escalate_when_overdue")
+        )
+    qn = connection.ops.quote_name
+    sql = (
+        f"UPDATE {qn(Case._meta.db_table)} SET {qn('sla_state')} = %s, {qn('updated_at')} = %s "
+        f"WHERE {qn(Case._meta.pk.column)} "
     )
-    for chunk in _chunks(rows):
-        Case.objects.filter(pk__in=[r[0] for r in chunk]).update(sla_state=to_state, updated_at=now)
+    stamp = Case._meta.get_field("updated_at").get_db_prep_save(now, connection)
+    with connection.cursor() as cursor:
+        for chunk in _chunks([r[0] for r in rows]):
+            where, params = _in_ids(chunk)
+            cursor.execute(sql + where, [str(to_state), stamp, *params])
     return rows
+
+
+def _in_ids(ids: list[int]) -> tuple[str, list]:
+    """``IN (…)`` for a chunk of ids; ``= ANY(array)`` on PostgreSQL (one parameter, which
+    spares psycopg parsing thousands of placeholders)."""
+    if connection.vendor == "postgresql":
+        return "= ANY(%s)", [list(ids)]
+    return "IN (" + ", ".join(["%s"] * len(ids)) + ")", list(ids)
+
+
+def _insert_timeline(now: dt.datetime, action: str, note: str, to_state: str, rows) -> None:
+    """One private timeline entry per case, written with INSERT … SELECT in chunks
+    (``bulk_create`` spends ~0.1 ms per object compiling SQL: 1 s per 10 000 cases).
+    Columns come from the model, so a new field with a default is filled in too."""
+    from .models import Case, TimelineEntry
+
+    by_previous: dict[str, list[int]] = {}
+    for case_id, previous, _ in rows:
+        by_previous.setdefault(previous, []).append(case_id)
+    if not by_previous:
+        return
+    qn = connection.ops.quote_name
+    fields = [f for f in TimelineEntry._meta.concrete_fields if not f.primary_key]
+    for previous, ids in by_previous.items():
+        values = {
+            "at": now, "actor": None, "action": action, "from_status": "", "to_status": "",
+            "note": note, "data": {"from": previous, "to": str(to_state)}, "public": False,
+        }
+        columns, exprs, params = [], [], []
+        for f in fields:
+            columns.append(qn(f.column))
+            if f.name == "case":
+                exprs.append(qn(Case._meta.pk.column))
+                continue
+            value = values[f.name] if f.name in values else f.get_default()
+            if value is None:
+                exprs.append("NULL")
+                continue
+            prepared = f.get_db_prep_save(value, connection)
+            if f.get_internal_type() == "JSONField" and connection.vendor == "postgresql":
+                exprs.append("CAST(%s AS jsonb)")
+            else:
+                exprs.append("%s")
+            params.append(prepared)
+        sql = (
+            f"INSERT INTO {qn(TimelineEntry._meta.db_table)} ({', '.join(columns)}) "
+            f"SELECT {', '.join(exprs)} FROM {qn(Case._meta.db_table)} WHERE {qn(Case._meta.pk.column)} "
+        )
+        with connection.cursor() as cursor:
+            for chunk in _chunks(sorted(ids)):
+                where, id_params = _in_ids(chunk)
+                cursor.execute(sql + where, params + id_params)
 
 
 def sweep(now: dt.datetime | None = None) -> dict:
@@ -338,8 +437,6 @@ def sweep(now: dt.datetime | None = None) -> dict:
     """
     from gridgov.privacy.services import audit
 
-    from .models import TimelineEntry
-
     now = now or timezone.now()
     if timezone.is_naive(now):
         raise ValueError("sweep(now=...) needs an aware datetime")
@@ -349,20 +446,8 @@ def sweep(now: dt.datetime | None = None) -> dict:
         warning = _transition(
             now, field="warn_at", to_state=SlaState.WARNING, exclude=[SlaState.WARNING, SlaState.OVERDUE]
         )
-        entries = [
-            TimelineEntry(
-                case_id=case_id, at=now, actor=None, action="sla_overdue", note="已超过处置时限",
-                data={"from": previous, "to": SlaState.OVERDUE}, public=False,
-            )
-            for case_id, previous, _ in overdue
-        ] + [
-            TimelineEntry(
-                case_id=case_id, at=now, actor=None, action="sla_warning", note="即将超过处置时限",
-                data={"from": previous, "to": SlaState.WARNING}, public=False,
-            )
-            for case_id, previous, _ in warning
-        ]
-        TimelineEntry.objects.bulk_create(entries, batch_size=CHUNK)
+        _insert_timeline(now, "sla_overdue", "已超过处置时限", SlaState.OVERDUE, overdue)
+        _insert_timeline(now, "sla_warning", "即将超过处置时限", SlaState.WARNING, warning)
         to_escalate = [case_id for case_id, _, escalate in overdue if escalate]
         summary = {
             "now": now.isoformat(),

@@ -219,6 +219,18 @@ def test_overdue_list_is_ordered_open_and_scopable(region, quiet):
     assert list(sla.overdue_cases(scoped, now=NOW)) == [a, b]
     assert sla.overdue_cases(now=NOW).count() == 3
     assert sla.overdue_cases().count() == 3  # defaults to now
+    assert sla.overdue_count(now=NOW) == 3
+    assert sla.overdue_count(scoped, now=NOW) == 2
+
+
+def test_planner_settings_are_put_back(region, quiet):
+    make_case(region, due=NOW - H, category=quiet)
+    sla.sweep(now=NOW)
+    sla.overdue_count(now=NOW)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('enable_seqscan'), current_setting('enable_bitmapscan')")
+            assert cursor.fetchone() == ("on", "on")
 
 
 def test_overdue_list_and_sweep_use_the_deadline_indexes(region, quiet):

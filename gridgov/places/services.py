@@ -88,7 +88,7 @@ def parent_code(code: str) -> str | None:
     """The code directly above by prefix, None for a province."""
     level = level_of(code)
     if level == RegionLevel.COMMUNITY:
-        return code[:9]
+        return normalise_code(code[:9])  # a placeholder street (…000) is its district
     if level == RegionLevel.STREET:
         return code[:6]
     if level == RegionLevel.DISTRICT:
@@ -134,8 +134,10 @@ def _open_text(path_or_file):
     return path_or_file
 
 
-def _read_divisions(path_or_file) -> tuple[dict[str, _Division], list[dict], int]:
-    """Parse a division CSV of either layout into {code: _Division}; errors are collected."""
+def _read_divisions(path_or_file, wanted=None, province: str = "") -> tuple[dict[str, _Division], list[dict], int]:
+    """Parse a division CSV of either layout into {code: _Division}, only the codes for which
+    ``wanted(code)`` is true if given (rows of flat files not starting with ``province`` are
+    skipped unparsed: a national file is read quickly for one city); errors are collected."""
     stream = _open_text(path_or_file)
     errors: list[dict] = []
     nodes: dict[str, _Division] = {}
@@ -159,6 +161,10 @@ def _read_divisions(path_or_file) -> tuple[dict[str, _Division], list[dict], int
             except ValueError as exc:
                 errors.append({"line": line, "problem": str(exc)})
                 return
+            if wanted is not None and not wanted(code):
+                return
+            if given == code:
+                return  # NBS lists cities without districts (东莞 441900) again as their own district
             name = (name or "").strip()
             if not name:
                 errors.append({"line": line, "code": code, "problem": "名称为空"})
@@ -182,7 +188,7 @@ def _read_divisions(path_or_file) -> tuple[dict[str, _Division], list[dict], int
                 for code_col, name_col in pairs:
                     if (row.get(code_col) or "").strip():
                         add(row[code_col], row.get(name_col), line)
-            else:
+            elif (row.get(header["code"]) or "").strip().startswith(province):
                 # several parent columns (streetCode, areaCode, cityCode…): the longest code is the parent
                 given = max((row[c].strip() for c in parent_cols if (row.get(c) or "").strip()), key=len, default=None)
                 add(row.get(header["code"]), row.get(header["name"]), line, given)
@@ -224,24 +230,33 @@ def import_divisions(path_or_file, *, code_system: str = CodeSystem.NBS, code_ye
                            code="code_system")
     if not isinstance(code_year, int) or not 1980 <= code_year <= 2100:
         raise InvalidInput(f"代码年份不合理：{code_year}", f"Implausible code year {code_year!r}", code="code_year")
-    nodes, errors, rows = _read_divisions(path_or_file)
-    if errors:
-        _refuse("区划文件有错误", "The division file has errors", errors, "division_file")
+    wanted = None
     if root_code not in (None, ""):
         try:
             root = normalise_code(root_code)
         except ValueError as exc:
             raise InvalidInput(str(exc), f"Bad root code {root_code!r}", code="root_code") from None
-        prefix = significant_prefix(root)
-        nodes = {c: d for c, d in nodes.items() if c.startswith(prefix)}
-        if not nodes:
-            raise InvalidInput(f"文件中没有 {root} 及其下级区划", f"No divisions under {root} in the file", code="root_code")
+        # the branch under the root, and the root's ancestors where the file has them
+        prefix, above = significant_prefix(root), set()
+        code = parent_code(root)
+        while code:
+            above.add(code)
+            code = parent_code(code)
+
+        def wanted(code):
+            return code.startswith(prefix) or code in above
+
+    nodes, errors, rows = _read_divisions(path_or_file, wanted, prefix[:2] if wanted else "")
+    if errors:
+        _refuse("区划文件有错误", "The division file has errors", errors, "division_file")
     if not nodes:
+        if wanted is not None:
+            raise InvalidInput(f"文件中没有 {root} 及其下级区划", f"No divisions under {root} in the file", code="root_code")
         raise InvalidInput("文件中没有区划", "The file holds no divisions", code="division_file")
 
-    wanted = set(nodes) | {d.parent for d in nodes.values() if d.parent}
+    codes = set(nodes) | {d.parent for d in nodes.values() if d.parent}
     existing: dict[str, Region] = {}
-    for chunk in _in_chunks(wanted):
+    for chunk in _in_chunks(codes):
         existing.update((r.code, r) for r in Region.objects.filter(code_system=code_system, code__in=chunk))
     missing = [d for d in nodes.values() if d.parent and d.parent not in nodes and d.parent not in existing
                and d.level not in (RegionLevel.PROVINCE, RegionLevel.CITY)]

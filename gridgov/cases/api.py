@@ -14,6 +14,7 @@ from django.utils import timezone
 from ninja import Query, Router, Status
 
 from gridgov.accounts.models import Role
+from gridgov.accounts.permissions import can
 from gridgov.errors import Forbidden, InvalidInput, NotFound
 from gridgov.places.models import Grid, Region
 
@@ -53,9 +54,11 @@ router = Router(tags=["cases"])
 
 SUMMARY_RELATED = ("category", "grid", "region", "owner_region", "owner_department")
 # The detail walks the region and category chains for the matrix suggestion.
-DETAIL_RELATED = (
-    *SUMMARY_RELATED, "duplicate_of", "region__parent__parent__parent__parent", "category__parent__parent",
-)
+REGION_CHAIN = ("region", "region__parent", "region__parent__parent", "region__parent__parent__parent")
+DETAIL_RELATED = (*SUMMARY_RELATED, "duplicate_of", REGION_CHAIN[-1], "category__parent__parent")
+# Boundaries can be large polygons; no case view shows them, so they are never read.
+SUMMARY_DEFERRED = ("grid__geometry", "region__geometry", "owner_region__geometry")
+DETAIL_DEFERRED = (*SUMMARY_DEFERRED, *(f"{path}__geometry" for path in REGION_CHAIN[1:]))
 
 
 # --- presenting a case -----------------------------------------------------------------
@@ -98,14 +101,16 @@ def _reporter(case: Case, user) -> dict:
             "public_anonymous": case.reporter_public_anonymous}
 
 
-def case_detail(request, case: Case) -> dict:
+def case_detail(request, case: Case, *, new: bool = False, photos: bool = True) -> dict:
     """The case as `user` may see it: staff see every timeline entry and who acted, the
-    public only the public entries, anonymously."""
+    public only the public entries, anonymously; whoever may dispatch also sees the
+    matrix's suggestion. A `new` case has no assignments or extension requests yet, and
+    no photos unless `photos`."""
     user = request.auth
     staff = _is_staff(user)
     timeline = case.timeline.select_related("actor") if staff else case.timeline.filter(public=True)
     suggestion = None
-    if staff and case.is_open:
+    if case.is_open and can(user, "dispatch"):
         s = routing.suggest_department(category=case.category, case_region=case.region, level=case.owner_region.level)
         suggestion = {"department": _ref(s.department), "source": s.source, "reason": s.reason}
     return {
@@ -128,26 +133,27 @@ def case_detail(request, case: Case) -> dict:
         ],
         "photos": [
             {"id": p.pk, "kind": p.kind, "url": request.build_absolute_uri(p.image.url), "uploaded_at": p.uploaded_at}
-            for p in case.photos.order_by("id")
+            for p in (case.photos.order_by("id") if photos or not new else [])
         ],
         "assignments": [
             {"department": _ref(a.department), "region": _ref(a.region), "from_region": _ref(a.from_region),
              "dispatched_at": a.dispatched_at, "accepted_at": a.accepted_at, "returned_at": a.returned_at,
              "return_reason": a.return_reason, "finished_at": a.finished_at, "suggestion_source": a.suggestion_source,
              "followed_suggestion": a.followed_suggestion}
-            for a in case.assignments.select_related("department", "region", "from_region")
+            for a in ([] if new else case.assignments.select_related("department", "region", "from_region")
+                      .defer("region__geometry", "from_region__geometry"))
         ],
         "extension_requests": [
             {"requested_at": r.requested_at, "extra_working_days": r.extra_working_days, "reason": r.reason,
              "state": r.state, "decided_at": r.decided_at, "decision_note": r.decision_note}
             for r in case.extension_requests.order_by("requested_at", "id")
-        ] if staff else [],
+        ] if staff and not new else [],
         "suggestion": suggestion,
     }
 
 
 def _detail(request, case: Case) -> dict:
-    return case_detail(request, Case.objects.select_related(*DETAIL_RELATED).get(pk=case.pk))
+    return case_detail(request, Case.objects.select_related(*DETAIL_RELATED).defer(*DETAIL_DEFERRED).get(pk=case.pk))
 
 
 # --- looking things up -----------------------------------------------------------------
@@ -164,7 +170,7 @@ def _case(request, number: str) -> Case:
 def _category(code: str | None) -> Category | None:
     if code is None:
         return None
-    category = Category.objects.filter(code=code).select_related("parent").first()
+    category = Category.objects.filter(code=code).first()
     if category is None:
         raise InvalidInput("分类编码不存在", "Unknown category code", details={"field": "category"})
     if not category.active:
@@ -214,7 +220,8 @@ def report_case(request):
         address=data.address, grid=_grid(data.grid), region=_region(data.region), reporter_name=data.reporter_name,
         reporter_phone=data.reporter_phone, public_anonymous=data.public_anonymous, photos=files["photos"],
     )
-    return Status(201, _detail(request, case))
+    # The service's case already holds its category, grid and regions: no need to re-read it.
+    return Status(201, case_detail(request, case, new=True, photos=bool(files["photos"])))
 
 
 def _split(values: list[str]) -> list[str]:
@@ -278,7 +285,7 @@ def filter_cases(qs, f: CaseFilters):
 def list_cases(request, filters: Query[CaseFilters]):
     qs = filter_cases(Case.objects.restrict(request.auth), filters)
     total = qs.count()
-    page = qs.select_related(*SUMMARY_RELATED)[filters.offset:filters.offset + filters.limit]
+    page = qs.select_related(*SUMMARY_RELATED).defer(*SUMMARY_DEFERRED)[filters.offset:filters.offset + filters.limit]
     return {"count": total, "limit": filters.limit, "offset": filters.offset, "items": [case_summary(c) for c in page]}
 
 

@@ -279,7 +279,7 @@ class CaseDetailOut(CaseOut):
     photos: list[PhotoOut]
     assignments: list[AssignmentOut]
     extension_requests: list[ExtensionOut]
-    suggestion: SuggestionOut | None = Field(None, description="权责清单对当前层级的派遣建议 (仅工作人员)")
+    suggestion: SuggestionOut | None = Field(None, description="权责清单对当前层级的派遣建议 (仅可派遣的角色)")
 
 
 class CaseListOut(Schema):

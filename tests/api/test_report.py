@@ -28,8 +28,13 @@ def test_report_json_returns_201_with_detail(as_user, w):
     assert [e["action"] for e in body["timeline"]] == ["report"]
     assert body["timeline"][0]["actor"] == "worker"
     assert body["reporter"] == {"name": "王五", "phone": "138****5678", "public_anonymous": True}
-    # Staff get the matrix suggestion for the holding level (the street).
-    assert body["suggestion"]["department"]["code"] == w.depts["zf"].code
+    assert body["assignments"] == [] and body["extension_requests"] == []
+    # Whoever may dispatch sees the matrix's suggestion for the holding level (the street);
+    # the grid worker who reported it does not dispatch.
+    assert body["suggestion"] is None
+    detail = as_user("dispatcher").get(f"/cases/{body['number']}").json()
+    assert detail["suggestion"]["department"]["code"] == w.depts["zf"].code
+    assert {k: v for k, v in detail.items() if k != "suggestion"} == {k: v for k, v in body.items() if k != "suggestion"}
     case = Case.objects.get(number=body["number"])
     assert case.reporter == w.users["worker"] and case.address == "金山路1号"
 

@@ -541,6 +541,17 @@ def locate(lat, lon, crs: str = geo.WGS84) -> LocateResult:
     return index.result(index.grids.locate_one(lat, lon), lat, lon)
 
 
+def locate_for(user, lat, lon, crs: str = geo.WGS84) -> LocateResult:
+    """:func:`locate` as a user may see it: a grid outside the user's jurisdiction is
+    answered as no grid (it does not exist for them)."""
+    from .models import Grid
+
+    result = locate(lat, lon, crs)
+    if result.found and not Grid.objects.restrict(user).filter(pk=result.grid_id).exists():
+        return LocateResult(found=False, lat=result.lat, lon=result.lon, reason=OUTSIDE_GRIDS)
+    return result
+
+
 def locate_many(lats, lons, crs: str = geo.WGS84) -> LocateBatch:
     """:func:`locate` for arrays of points, vectorised."""
     lats, lons = geo.to_wgs84(np.atleast_1d(np.asarray(lats, dtype=float)), np.atleast_1d(np.asarray(lons, dtype=float)), crs)

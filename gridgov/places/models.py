@@ -82,6 +82,14 @@ class GridKind(models.TextChoices):
     SPECIAL = "special", _("专属网格")
 
 
+class TerritoryQuerySet(models.QuerySet):
+    def restrict(self, user, action: str = "view") -> "TerritoryQuerySet":
+        """The rows within the user's jurisdiction (accounts decides whose territory is what)."""
+        from gridgov.accounts.scoping import path_scope_q  # accounts builds on places: import late
+
+        return self.filter(path_scope_q(user, "path"))
+
+
 class Territory(models.Model):
     """Common columns of grids and micro-grids: a code, a polygon and its bounding box."""
 
@@ -95,6 +103,8 @@ class Territory(models.Model):
     path = models.CharField(_("路径"), max_length=255, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TerritoryQuerySet.as_manager()
 
     class Meta:
         abstract = True

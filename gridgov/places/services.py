@@ -797,19 +797,53 @@ def number_grids(community: Region, *, actor=None) -> list[tuple[str, str]]:
     return pairs
 
 
+# ---- single edits (the admin) -----------------------------------------------------------
+
+
+def check_polygon(geometry) -> dict:
+    """A GeoJSON polygon checked as an import checks it (type, ranges, validity), normalised;
+    InvalidInput otherwise."""
+    geom, problem = _polygon(geometry)
+    if problem:
+        raise InvalidInput(problem, "Invalid polygon", code="polygon_invalid")
+    return _mapping(geom)
+
+
+def save_territory(obj, *, actor=None):
+    """Save a region, grid or micro-grid edited one at a time; when its place in the tree
+    changed, everything below it follows."""
+    model = type(obj)
+    with transaction.atomic(), index_signals_paused():
+        old_path = model.objects.filter(pk=obj.pk).values_list("path", flat=True).first() if obj.pk else None
+        created = obj.pk is None
+        obj.save()
+        if old_path and old_path != obj.path:
+            _move_subtree(old_path, obj.path)
+        bump_index_version()
+        audit(actor=actor, action=f"places.{model._meta.model_name}.{'create' if created else 'update'}", obj=obj,
+              data={"code": obj.code, "path": obj.path, "moved_from": old_path if old_path != obj.path else None})
+    return obj
+
+
+def delete_territory(obj, *, actor=None) -> None:
+    """Delete a region, grid or micro-grid (and what cascades below it)."""
+    model = type(obj)
+    with transaction.atomic(), index_signals_paused():
+        data = {"code": obj.code, "path": obj.path}
+        pk = obj.pk
+        _delete(model, [obj], str(model._meta.verbose_name))
+        bump_index_version()
+        audit(actor=actor, action=f"places.{model._meta.model_name}.delete", object_type=model._meta.label_lower,
+              object_id=str(pk), data=data)
+
+
 # ---- reading ----------------------------------------------------------------------------
 
 
 def grids_visible_to(user):
-    """The grids a user may see: superusers all, others their node of the tree and below,
-    nobody without a node (the places end of the jurisdiction scope)."""
-    grids = Grid.objects.select_related("region")
-    if user is None or not getattr(user, "is_authenticated", False):
-        return grids.none()
-    if user.is_superuser:
-        return grids
-    path = user.scope_path
-    return grids.filter(path__startswith=path) if path else grids.none()
+    """The grids a user may see (Grid.objects.restrict): superusers all, staff their node of
+    the tree and below, nobody without a territory."""
+    return Grid.objects.restrict(user).select_related("region")
 
 
 def find_region(code) -> Region:
@@ -843,9 +877,9 @@ def export_grids(scope_region=None, *, grids=None) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def grid_feature(grid: Grid) -> dict:
-    """One grid as a GeoJSON Feature."""
-    return {
+def grid_feature(grid: Grid, *, micro_grids: bool = False) -> dict:
+    """One grid as a GeoJSON Feature (with its micro-grids listed if asked)."""
+    feature = {
         "type": "Feature",
         "id": grid.code,
         "geometry": grid.geometry,
@@ -856,3 +890,9 @@ def grid_feature(grid: Grid) -> dict:
             "community_code": grid.region.code, "community_name": grid.region.name,
         },
     }
+    if micro_grids:
+        feature["properties"]["micro_grids"] = [
+            {"code": m.code, "name": m.name, "households": m.households, "geometry": m.geometry}
+            for m in grid.micro_grids.order_by("code")
+        ]
+    return feature

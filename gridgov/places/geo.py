@@ -51,11 +51,12 @@ def normalise_crs(crs: str | None) -> str:
     WGS-84); InvalidInput if unknown."""
     key = (crs if crs not in (None, "") else WGS84).strip().lower() if isinstance(crs, str) or crs is None else None
     if key not in _CRS_ALIASES:
+        shown = str(crs)[:40]
         raise InvalidInput(
-            f"未知的坐标系：{crs!r}，可选 wgs84、gcj02、bd09",
-            f"Unknown coordinate system {crs!r}; use wgs84, gcj02 or bd09",
+            f"未知的坐标系：{shown}，可选 wgs84、gcj02、bd09",
+            f"Unknown coordinate system {shown!r}; use wgs84, gcj02 or bd09",
             code="unknown_crs",
-            details={"crs": str(crs), "choices": list(CRS_CHOICES)},
+            details={"crs": shown, "choices": list(CRS_CHOICES)},
         )
     return _CRS_ALIASES[key]
 

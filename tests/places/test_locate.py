@@ -216,3 +216,14 @@ def test_micro_grid_only_within_the_found_grid(grids):
 def test_prefix_helpers():
     assert locate._prefixes("350500.350502.") == ["350500.", "350500.350502."]
     assert BOX_A[0] < BOX_A[2]
+
+
+@pytest.mark.django_db
+def test_broken_stored_geometry_does_not_break_locating(grids):
+    bowtie = {"type": "Polygon", "coordinates": [[[118.6, 24.9], [118.61, 24.91], [118.61, 24.9], [118.6, 24.91], [118.6, 24.9]]]}
+    Grid.objects.filter(code="350502001002003").update(geometry=bowtie)  # written around the services
+    Grid.objects.filter(code="350502001002002").update(geometry={"type": "Nonsense"})
+    services.bump_index_version()
+    p = shape(Grid.objects.get(code="350502001001002").geometry).representative_point()
+    assert locate.locate(p.y, p.x).grid_code == "350502001001002"
+    assert locate.locate(24.902, 118.6095).grid_code == "350502001002003"  # in the repaired bow-tie

@@ -308,6 +308,16 @@ def _write_divisions(nodes: dict[str, _Division], existing: dict[str, Region], c
             Region.objects.bulk_create(new_rows, batch_size=1000)
             created[level] += len(new_rows)
             by_code.update((r.code, r) for r in new_rows)
+    # Regions imported earlier without their parent (a city before its province) are
+    # adopted by the parent now.
+    for orphan in Region.objects.filter(parent__isnull=True, code_system=code_system).exclude(code__in=list(nodes)):
+        parent = by_code.get(parent_code(orphan.code) or "")
+        if parent is not None and parent.code in nodes:
+            old_path = orphan.path
+            orphan.parent = parent
+            orphan.save()
+            _move_subtree(old_path, orphan.path)
+            moved += 1
     return {"created": created, "created_total": sum(created.values()), "updated": updated, "moved": moved,
             "unchanged": unchanged}
 

@@ -62,9 +62,9 @@ def test_flat_layouts_build_province_to_village_in_any_file_order():
     services.import_divisions(io.StringIO(FLAT_STREETS))
     services.import_divisions(io.BytesIO(FLAT_VILLAGES.encode("utf-8-sig")))  # bytes with a BOM
     summary = services.import_divisions(io.StringIO(FLAT_PROVINCES))
-    assert summary["created"]["province"] == 1
     # the province arrived last: the city moved under it, with everything below
-    services.import_divisions(io.StringIO(FLAT_CITIES))
+    assert summary["created"]["province"] == 1 and summary["moved"] == 1
+    assert services.import_divisions(io.StringIO(FLAT_CITIES))["moved"] == 0
     village = Region.objects.get(code="350502001004")
     assert village.path == "350000.350500.350502.350502001.350502001004."
     assert [a.level for a in village.ancestors()] == ["province", "city", "district", "street"]
@@ -75,8 +75,7 @@ def test_moving_a_region_rewrites_paths_of_grids_below(territory):
     grid = Grid.objects.create(code="350502001001001", name="一网格", region=territory.a,
                                geometry={"type": "Polygon", "coordinates": [[[118.5, 24.9], [118.51, 24.9], [118.51, 24.91], [118.5, 24.9]]]})
     version = SpatialIndexState.objects.get().version
-    services.import_divisions(io.StringIO(FLAT_PROVINCES + "\n"))
-    services.import_divisions(io.StringIO(FLAT_CITIES))
+    services.import_divisions(io.StringIO(FLAT_PROVINCES + "\n"))  # adopts the city
     grid.refresh_from_db()
     assert grid.path == "350000.350500.350502.350502001.350502001001.350502001001001."
     assert SpatialIndexState.objects.get().version > version

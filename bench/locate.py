@@ -112,6 +112,7 @@ def run_size(n: int, n_points: int, n_single: int, rng) -> dict:
         "strtree_build_s": round(t_tree, 3),
         "index_build_s": round(t_build, 2),
         "index_cells": index.nx * index.ny,
+        "index_mb": round(index.nbytes / 2**20, 1),
         "index_edge_cell_share": round(index.edge_share, 3),
         "index_disjoint": index.disjoint,
         "baseline_points_per_s": round(n_points / t_base),
@@ -142,7 +143,7 @@ def main() -> int:
     for n in [int(v) for v in args.sizes.split(",")]:
         r = run_size(n, args.points, args.single, rng)
         results.append(r)
-        print(f"\n{n:,} grids (index: {r['index_build_s']} s to build, {r['index_cells']:,} cells, "
+        print(f"\n{n:,} grids (index: {r['index_build_s']} s to build, {r['index_mb']} MB, {r['index_cells']:,} cells, "
               f"{r['index_edge_cell_share']:.0%} on borders; STRtree {r['strtree_build_s']} s)")
         print(f"  batched  {r['batched_points_per_s']:>12,} points/s   STRtree {r['baseline_points_per_s']:>10,} points/s"
               f"   ×{r['batched_ratio']}")

@@ -45,13 +45,14 @@ from . import geo
 _XL, _YL, _XH, _YH, _SLOPE, _FLAT, _OWNER = range(7)
 _TOL = 1e-9  # degrees (0.1 mm): a point this close to a boundary or a tie is left to GEOS
 _MAX_SLOPE = 1e3  # beyond it rounding in the crossing exceeds _TOL / 30: left to GEOS
+_MAX_STEPS = 8  # cells a ray may pass through before GEOS takes over
 
 
 class GridIndex:
     """Exact point-in-polygon over many polygons: ``locate_one`` / ``locate_many`` return the
     position of the containing polygon in the input array, or -1."""
 
-    def __init__(self, polygons, *, cells_per_polygon: int = 32, max_cells: int = 1 << 24):
+    def __init__(self, polygons, *, cells_per_polygon: int = 64, max_cells: int = 1 << 24):
         polys = np.asarray(polygons, dtype=object).ravel()
         self.polygons = polys
         self.size = n = len(polys)
@@ -65,6 +66,11 @@ class GridIndex:
         self._build_raster(polys, cells_per_polygon, max_cells)
         self.disjoint = check.result()
         self._label_inner_cells()
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of the raster and segment tables (the polygons and STRtree not counted)."""
+        return sum(a.nbytes for a in (self._table, self._seg, self._eoff, self._eseg, self._rank))
 
     # ---- construction -------------------------------------------------------------------
 
@@ -220,7 +226,9 @@ class GridIndex:
         cast rays east, cell by cell, until a crossing or a labelled cell decides."""
         nx = self.nx
         undecided = []
-        while len(todo):
+        for _ in range(_MAX_STEPS):
+            if not len(todo):
+                break
             decided, value, ambiguous, onward = self._cast_rays(x[todo], y[todo], cx[todo], -2 - result[todo])
             result[todo[decided]] = value[decided]
             undecided.append(todo[ambiguous])
@@ -231,6 +239,7 @@ class GridIndex:
             todo = todo[~beyond]
             result[todo] = self._table[cy[todo] * nx + cx[todo]]
             todo = todo[result[todo] <= -2]
+        undecided.append(todo)  # rays still going (along a horizontal border): GEOS decides
         if undecided:
             todo = np.concatenate(undecided)
             result[todo] = self._exact(x[todo], y[todo])
@@ -282,7 +291,7 @@ class GridIndex:
             return value
         if not self.disjoint:
             return self._exact_one(x, y)
-        while True:
+        for _ in range(_MAX_STEPS):
             edge = -2 - value
             east = self.x0 + (cx + 1) * s
             crossings = []
@@ -306,6 +315,7 @@ class GridIndex:
             value = int(self._table[cy * self.nx + cx])
             if value > -2:
                 return value
+        return self._exact_one(x, y)  # a ray running along a horizontal border
 
 
 def _segments(polys: np.ndarray) -> np.ndarray:

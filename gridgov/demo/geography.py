@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from shapely.geometry import mapping
 
-from . import shapes
+from . import bulk, shapes
 from .sources import (
     CITY_CODE,
     DIVISION_YEAR,
@@ -181,7 +181,7 @@ def _grids(node: Node, street: Node, index: int, rng, *, micro: bool) -> None:
             specials.append((special, carved))
             area = shapes.cut(area, carved)
     count = max(1, math.ceil(node.households / HOUSEHOLDS_PER_GRID))
-    seeds = shapes.plan_seeds(area, 0, count, node.centre, rng) if count > 1 else np.array([area.representative_point().coords[0]])
+    seeds = shapes.plan_seeds(area, 0, count, node.centre, rng, iterations=1) if count > 1 else np.array([area.representative_point().coords[0]])
     cells = shapes.partition(area, seeds)
     shares = rng.dirichlet(np.full(count, 12.0))
     homes = np.floor(shares * node.households).astype(int)
@@ -233,7 +233,8 @@ def save(city: Node) -> dict:
     districts = Region.objects.bulk_create([region(d, city_row) for d in city.children])
     streets = Region.objects.bulk_create([region(s, dr) for d, dr in zip(city.children, districts) for s in d.children])
     nodes = [s for d in city.children for s in d.children]
-    communities = Region.objects.bulk_create([region(c, sr) for s, sr in zip(nodes, streets) for c in s.children])
+    communities = [region(c, sr) for s, sr in zip(nodes, streets) for c in s.children]
+    bulk.insert(Region, communities, key="path")
     comm_nodes = [c for s in nodes for c in s.children]
     grid_rows, micro_plans = [], []
     for node, row in zip(comm_nodes, communities):
@@ -244,7 +245,8 @@ def save(city: Node) -> dict:
             grid.set_bbox()
             grid_rows.append(grid)
             micro_plans.append(plan.micro)
-    grids = Grid.objects.bulk_create(grid_rows, batch_size=500)
+    bulk.insert(Grid, grid_rows, key="code")
+    grids = grid_rows
     micro_rows = []
     for grid, micro in zip(grids, micro_plans):
         for code, name, households, geom in micro:
@@ -252,7 +254,7 @@ def save(city: Node) -> dict:
             m.path = grid.path + code + "."
             m.set_bbox()
             micro_rows.append(m)
-    MicroGrid.objects.bulk_create(micro_rows, batch_size=500)
+    bulk.insert(MicroGrid, micro_rows, key="code")
     _grids_changed()
     return {"districts": len(districts), "streets": len(streets), "communities": len(communities),
             "grids": len(grids), "micro_grids": len(micro_rows)}

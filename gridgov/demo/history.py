@@ -245,9 +245,11 @@ def replay(plans: list[Plan], replayer: Replayer) -> HistoryResult:
             try:
                 getattr(replayer, "return_" if action == "return" else action)(plan, **options)
                 result.steps += 1
-            except DomainError as exc:
+            except (DomainError, KeyError) as exc:  # a refused step ends that case's story
                 failed.add(index)
-                result.failures.append(f"{plan.outcome} #{index} {action}: {exc}")
+                case = plan.case
+                where = f"case {case.number} {case.status} at {case.owner_region_id}/{case.owner_department_id}" if case else ""
+                result.failures.append(f"{plan.outcome} #{index} {action} {where}: {exc!r}")
     return result
 
 
@@ -259,12 +261,23 @@ def settle_sla(now: dt.datetime) -> dict:
     return sla.sweep(now=now)
 
 
+def _grids_with_regions() -> list[Grid]:
+    """Every grid with its community → street → district → city loaded once (without the
+    regions' boundaries: the services only need their codes, paths and levels)."""
+    regions = {r.pk: r for r in Region.objects.defer("geometry")}
+    for region in regions.values():
+        region.parent = regions.get(region.parent_id)
+    grids = list(Grid.objects.filter(region__level=RegionLevel.COMMUNITY).order_by("code"))
+    for grid in grids:
+        grid.region = regions[grid.region_id]
+    return grids
+
+
 def generate_history(people: People, *, count: int, seed: int, days: int = 90) -> HistoryResult:
     """Plan and replay ``count`` cases over the last ``days`` days."""
     now = timezone.now()
     rng = np.random.default_rng([seed, 23])
-    grids = Grid.objects.select_related("region__parent__parent__parent").filter(region__level=RegionLevel.COMMUNITY).order_by("code")
-    planner = Planner(rng, places_of(grids), leaf_categories(), now, days=days)
+    planner = Planner(rng, places_of(_grids_with_regions()), leaf_categories(), now, days=days)
     plans = build_plans(planner, count)
     result = replay(plans, Replayer(people, rng))
     result.cases = Case.objects.count()

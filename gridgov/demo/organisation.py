@@ -10,6 +10,8 @@ from django.db import transaction
 from gridgov.cases.models import Category, Department, ResponsibilityRule
 from gridgov.places.models import Region, RegionLevel
 
+from . import bulk
+
 # (abbreviation, name) of the functional departments of a district/county.
 DISTRICT_DEPARTMENTS = [
     ("CGJ", "城管局"), ("ZJJ", "住建局"), ("STHJ", "生态环境局"), ("SCJG", "市场监管局"), ("GA", "公安分局"),
@@ -86,7 +88,8 @@ def seed_departments(seed: int = 2026) -> int:
     """Departments at every district, street and community of the tree. Returns the count."""
     rng = np.random.default_rng([seed, 7])
     rows = []
-    for region in Region.objects.filter(level__in=[RegionLevel.DISTRICT, RegionLevel.STREET, RegionLevel.COMMUNITY]).order_by("path"):
+    levels = [RegionLevel.DISTRICT, RegionLevel.STREET, RegionLevel.COMMUNITY]
+    for region in Region.objects.filter(level__in=levels).defer("geometry").order_by("path"):
         if region.level == RegionLevel.DISTRICT:
             names = district_departments(region)
         elif region.level == RegionLevel.STREET:
@@ -96,7 +99,7 @@ def seed_departments(seed: int = 2026) -> int:
         else:
             names = COMMUNITY_DEPARTMENTS
         rows += [Department(code=f"{region.code}-{abbr}", name=name, region=region, phone=_phone(rng)) for abbr, name in names]
-    Department.objects.bulk_create(rows, batch_size=1000)
+    bulk.insert(Department, rows, key="code")
     return len(rows)
 
 

@@ -19,6 +19,8 @@ from gridgov.accounts.models import Role, User
 from gridgov.cases.models import Department
 from gridgov.places.models import Grid, Region, RegionLevel
 
+from . import bulk
+
 DEMO_PASSWORD = "Demo-2026"
 
 SURNAMES = "陈林黄王李吴张蔡郑许洪庄苏杨刘施蒋曾谢柯傅颜卢龚郭骆叶潘何"
@@ -58,11 +60,14 @@ def seed_people(seed: int = 2026) -> People:
     people = People()
     rows: list[tuple[User, str, int]] = []  # user, map name, key
 
-    city = Region.objects.get(level=RegionLevel.CITY)
-    first_district = Region.objects.filter(level=RegionLevel.DISTRICT, children__isnull=False).order_by("code").first()
-    first_street = first_district.children.order_by("code").first()
-    first_community = first_street.children.order_by("code").first()
-    first_grid = first_community.grids.exclude(kind="special").order_by("code").first()
+    regions = {r.pk: r for r in Region.objects.defer("geometry").order_by("path")}
+    by_level = {level: [r for r in regions.values() if r.level == level] for level in RegionLevel.values}
+    grids = list(Grid.objects.only("id", "code", "path", "kind", "region_id").order_by("code"))
+    city = by_level[RegionLevel.CITY][0]
+    first_district = next(r for r in by_level[RegionLevel.DISTRICT] if any(s.parent_id == r.pk for s in by_level[RegionLevel.STREET]))
+    first_street = next(r for r in by_level[RegionLevel.STREET] if r.parent_id == first_district.pk)
+    first_community = next(r for r in by_level[RegionLevel.COMMUNITY] if r.parent_id == first_street.pk)
+    first_grid = next(g for g in grids if g.region_id == first_community.pk and g.kind != "special")
     first_department = Department.objects.get(region=first_street, name="综合执法队")
     district_department = Department.objects.get(region=first_district, name="城管局")
     named = {
@@ -80,18 +85,20 @@ def seed_people(seed: int = 2026) -> People:
 
     add("dispatcher", city.pk, f"sd{city.code}", Role.DISPATCHER, region=city)
     add("leader", city.pk, f"ld{city.code}", Role.LEADER, region=city)
-    for region in Region.objects.filter(level__in=[RegionLevel.DISTRICT, RegionLevel.STREET]).order_by("path"):
+    for region in by_level[RegionLevel.DISTRICT] + by_level[RegionLevel.STREET]:
         if region.level == RegionLevel.DISTRICT:
             add("leader", region.pk, f"ld{region.code}", Role.LEADER, region=region)
         add("dispatcher", region.pk, f"sd{region.code}", Role.DISPATCHER, region=region)
-    for community in Region.objects.filter(level=RegionLevel.COMMUNITY).order_by("path"):
+    for community in by_level[RegionLevel.COMMUNITY]:
         add("grid_leader", community.pk, f"gl{community.code}", Role.GRID_LEADER, region=community)
         add("staff", community.pk, f"cs{community.code}", Role.COMMUNITY_STAFF, region=community)
         for n in (1, 2):
             add("resident", community.pk, f"r{community.code}-{n}", Role.RESIDENT, region=community)
-    for grid in Grid.objects.select_related("region").order_by("code"):
+    for grid in grids:
+        grid.region = regions[grid.region_id]
         add("worker", grid.pk, f"gw{grid.code}", Role.GRID_WORKER, region=grid.region, grid=grid)
-    for department in Department.objects.select_related("region").order_by("code"):
+    for department in Department.objects.order_by("code"):
+        department.region = regions[department.region_id]
         add("handler", department.pk, f"dh{department.code}", Role.DEPARTMENT_HANDLER, region=department.region, department=department)
     # A resident's first account in the first community is the readable "resident".
     for user, kind, key in rows:
@@ -99,10 +106,8 @@ def seed_people(seed: int = 2026) -> People:
             user.username = "resident"
             break
 
-    User.objects.bulk_create([u for u, _, _ in rows], batch_size=1000)
-    saved = {u.username: u for u in User.objects.filter(username__in=[u.username for u, _, _ in rows])}
+    bulk.insert(User, [u for u, _, _ in rows], key="username")
     for user, kind, key in rows:
-        user = saved[user.username]
         if kind == "resident":
             people.resident.setdefault(key, []).append(user)
         else:

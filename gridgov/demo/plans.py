@@ -36,6 +36,7 @@ OUTCOMES = {
 OPEN_OUTCOMES = {"accepted", "dispatched", "in_handling", "returned", "handled", "overdue_handling", "overdue_handled"}
 CHANNELS = {Channel.PATROL: 0.40, Channel.RESIDENT: 0.25, Channel.HOTLINE: 0.22, Channel.VIDEO: 0.06, Channel.WALK_IN: 0.07}
 VIDEO_CATEGORIES = ("E0504", "E0502", "E0501", "E0102", "E0505")
+CLOSING = {"close", "self_resolve", "reject", "merge", "hang"}  # steps after which a case takes no duplicates
 RATINGS = ([5, 4, 3, 2, 1], [0.55, 0.25, 0.1, 0.06, 0.04])
 
 
@@ -202,8 +203,10 @@ class Planner:
         if o in ("in_handling", "overdue_handling") and self.rng.random() < 0.3:
             chain = chain + ["supervise"]
         span = (self.now - 2 * M) - accepted
-        latest = self.now - 2 * M
-        moments = [min(self.office(accepted + span * float(f)), latest) for f in sorted(self.rng.uniform(0.05, 0.95, len(chain)))]
+        latest, moments, t = self.now - 2 * M, [], accepted
+        for f in sorted(self.rng.uniform(0.05, 0.95, len(chain))):
+            t = max(t + M, self.office(accepted + span * float(f)))
+            moments.append(min(t, latest))
         plan.steps = [(reported, "report", {}), (accepted, "accept", {})] + [(t, a, {}) for t, a in zip(moments, chain)]
         return plan
 
@@ -277,7 +280,7 @@ class Planner:
         """Make ``duplicate`` a later report of one of ``survivors``, merged while it is open."""
         for _ in range(20):
             survivor = survivors[int(self.rng.integers(len(survivors)))]
-            closes = survivor.ends_at if survivor.outcome not in OPEN_OUTCOMES | {"reported", "long_standing"} else self.now
+            closes = next((t for t, a, o in survivor.steps if a in CLOSING or (a == "verify" and o.get("passed"))), self.now)
             accepted = next((t for t, a, _ in survivor.steps if a == "accept"), survivor.reported_at)
             window = closes - accepted
             if window < 2 * H:

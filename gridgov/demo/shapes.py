@@ -198,7 +198,8 @@ def partition(poly: BaseGeometry, seeds: np.ndarray) -> list[BaseGeometry]:
     return _tidy(poly, voronoi_cells(poly, seeds), seeds)
 
 
-def plan_seeds(poly: BaseGeometry, n_core: int, n_rest: int, centre, rng: np.random.Generator, *, core_share: float = 0.18) -> np.ndarray:
+def plan_seeds(poly: BaseGeometry, n_core: int, n_rest: int, centre, rng: np.random.Generator, *, core_share: float = 0.18,
+               iterations: int = 2) -> np.ndarray:
     """Seeds for ``n_core`` urban territories clustered around ``centre`` and ``n_rest``
     others spread over the rest of ``poly`` (core seeds first). Relaxed twice, the
     core cluster stays dense: small urban territories, large rural ones."""
@@ -211,9 +212,9 @@ def plan_seeds(poly: BaseGeometry, n_core: int, n_rest: int, centre, rng: np.ran
     seeds = np.vstack([core, rest]) if n_core else rest
     seeds = _jitter_duplicates(seeds, rng)
     if n_rest and n_core:
-        seeds = relaxed_seeds(poly, seeds, fixed=n_core, iterations=2)
+        seeds = relaxed_seeds(poly, seeds, fixed=n_core, iterations=iterations)
     elif len(seeds) > 1:
-        seeds = relaxed_seeds(poly, seeds, fixed=0, iterations=2)
+        seeds = relaxed_seeds(poly, seeds, fixed=0, iterations=iterations)
     return _jitter_duplicates(seeds, rng)
 
 

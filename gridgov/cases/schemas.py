@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
 from gridgov.places.models import RegionLevel
 
-from .choices import Channel, Closure, SlaState, Status, Urgency
+from .choices import Channel, Closure, SlaState, Urgency
 
 ChannelCode = Literal[tuple(Channel.values)]  # type: ignore[valid-type]
 UrgencyCode = Literal[tuple(Urgency.values)]  # type: ignore[valid-type]

@@ -573,14 +573,15 @@ class _GridImport:
                 errors.append({"feature": g.feature, "grid": g.label, "problem": f"社区/村 {g.community_code} 不存在（请先导入区划）"})
         if errors:
             return errors
-        self.existing = {e.code: e for e in Grid.objects.filter(region__in=list(self.communities.values()))}
+        grids = Grid.objects.select_related("region")
+        self.existing = {e.code: e for e in grids.filter(region__in=list(self.communities.values()))}
         coded = [g.code for g in self.grids if g.code and g.code not in self.existing]
-        self.existing.update((e.code, e) for e in Grid.objects.filter(code__in=coded))
+        self.existing.update((e.code, e) for e in grids.filter(code__in=coded))
         errors += self._assign_codes()
         self.file_codes = {g.code for g in self.grids}
 
         parent_codes = {m.grid_code for m in self.micros} - self.file_codes
-        self.parents = {g.code: g for g in Grid.objects.filter(code__in=parent_codes)}
+        self.parents = {g.code: g for g in grids.filter(code__in=parent_codes)}
         for m in self.micros:
             if m.grid_code not in self.file_codes and m.grid_code not in self.parents:
                 errors.append({"feature": m.feature, "grid": m.label, "problem": f"所属网格 {m.grid_code} 不存在"})

@@ -341,3 +341,14 @@ def test_visible_grids_follow_the_user_scope(users):
     assert list(services.grids_visible_to(u["worker"]).values_list("code", flat=True)) == ["350502001001002"]
     assert services.grids_visible_to(u["nobody"]).count() == 0
     assert services.grids_visible_to(None).count() == 0
+
+
+@pytest.mark.django_db
+def test_reimport_query_count_does_not_grow_with_grids(territory, django_assert_max_num_queries):
+    services.import_grids(grid_collection(n_a=4, n_b=3))
+    with django_assert_max_num_queries(25):
+        services.import_grids(grid_collection(n_a=4, n_b=3))
+    big = grid_collection(n_a=30, n_b=30)
+    services.import_grids(big, replace=True)
+    with django_assert_max_num_queries(25):
+        services.import_grids(big)

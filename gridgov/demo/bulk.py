@@ -34,3 +34,18 @@ def insert(model, objects: list, *, key: str, batch_size: int = 2000) -> None:
         obj.pk = ids[getattr(obj, key)]
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def update(model, objects: list, fields: list[str], *, batch_size: int = 2000) -> None:
+    """UPDATE ``fields`` of ``objects`` (which have primary keys) with one statement."""
+    if not objects:
+        return
+    columns = [model._meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(
+        quote(model._meta.db_table), ", ".join(f"{quote(f.column)} = %s" for f in columns), quote(model._meta.pk.column)
+    )
+    rows = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] + [obj.pk] for obj in objects]
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), batch_size):
+            cursor.executemany(sql, rows[start:start + batch_size])

@@ -11,11 +11,15 @@ database); ``save()`` writes the plan.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from shapely.geometry import mapping
+
+from gridgov.places.services import reading_order
 
 from . import bulk, shapes
 from .sources import (
@@ -68,6 +72,7 @@ class Node:
     centre: tuple[float, float]
     kind: str = ""  # street / town / zone; community / village
     households: int = 0
+    label: str = ""  # the name people use ("金山社区" for the official "金山社区居委会")
     children: list["Node"] = field(default_factory=list)
     grids: list[GridPlan] = field(default_factory=list)
 
@@ -144,7 +149,8 @@ def _communities(street: Node, divisions, seed: int, spec) -> None:
         kind = "village" if is_village(division.name) else "community"
         crng = rng_for(seed, division.code)
         households = _households(kind, street.kind, is_virtual(division.name), crng)
-        node = Node(division.code, short_name(division.name), "community", cell, shapes.interior_point(cell, point), kind, households)
+        node = Node(division.code, division.name, "community", cell, shapes.interior_point(cell, point), kind, households,
+                    label=short_name(division.name))
         street.children.append(node)
         _grids(node, street, index, crng, micro=index == 0 and street.kind == "street" and street.code.endswith("001"))
     street.children.sort(key=lambda n: n.code)
@@ -163,7 +169,7 @@ def _special_type(node: Node, street: Node, index: int, rng) -> str:
 
 
 def _special_name(kind: str, node: Node, street: Node) -> str:
-    base = node.name.removesuffix("社区").removesuffix("村")
+    base = node.label.removesuffix("社区").removesuffix("村")
     if kind == "学校":
         return f"{base}{'中学' if len(base) % 2 else '小学'}"
     if kind == "医院":
@@ -188,14 +194,14 @@ def _grids(node: Node, street: Node, index: int, rng, *, micro: bool) -> None:
     homes[0] += node.households - int(homes.sum())
     plans = [("", "", int(h), cell) for h, cell in zip(homes, cells)]
     plans += [(kind, _special_name(kind, node, street), 0, geom) for kind, geom in specials]
-    ordered = shapes.reading_order(node.geometry, [p[3] for p in plans])
+    ordered = reading_order([p[3] for p in plans])
     for seq, i in enumerate(ordered, start=1):
         special_type, special_name, households, geom = plans[i]
         code = f"{node.code}{seq:03d}"
         if special_type:
             grid = GridPlan(code, f"{special_name}专属网格", "special", special_type, households, geom)
         else:
-            grid = GridPlan(code, f"{node.name}第{seq}网格", node.kind, "", households, geom)
+            grid = GridPlan(code, f"{node.label}第{seq}网格", node.kind, "", households, geom)
         node.grids.append(grid)
     if micro:
         first = next(g for g in node.grids if not g.special_type)
@@ -216,63 +222,50 @@ def geojson(geom) -> dict:
 
 
 def save(city: Node) -> dict:
-    """Write the plan: regions (with boundaries), grids and micro-grids. Returns counts."""
+    """Write the plan: the divisions through ``places.services.import_divisions`` (as a
+    code,name,parent_code CSV of the plan's regions), their boundaries, then grids and
+    micro-grids; the spatial index version is bumped once. Returns counts."""
+    from gridgov.places import services as places
     from gridgov.places.models import Grid, MicroGrid, Region
+    from gridgov.places.signals import index_signals_paused
 
-    def region(node: Node, parent: Region | None) -> Region:
-        c = node.geometry.centroid if node.geometry.contains(node.geometry.centroid) else node.geometry.representative_point()
-        row = Region(
-            code=node.code, name=node.name, level=node.level, parent=parent, code_year=DIVISION_YEAR,
-            geometry=geojson(node.geometry), centroid_lat=round(c.y, 7), centroid_lon=round(c.x, 7),
-        )
-        row.path = (parent.path if parent else "") + node.code + "."
-        return row
-
-    city_row = region(city, None)
-    city_row.save()
-    districts = Region.objects.bulk_create([region(d, city_row) for d in city.children])
-    streets = Region.objects.bulk_create([region(s, dr) for d, dr in zip(city.children, districts) for s in d.children])
-    nodes = [s for d in city.children for s in d.children]
-    communities = [region(c, sr) for s, sr in zip(nodes, streets) for c in s.children]
-    bulk.insert(Region, communities, key="path")
-    comm_nodes = [c for s in nodes for c in s.children]
-    grid_rows, micro_plans = [], []
-    for node, row in zip(comm_nodes, communities):
-        for plan in node.grids:
-            grid = Grid(code=plan.code, name=plan.name, region=row, kind=plan.kind, special_type=plan.special_type,
-                        households=plan.households, geometry=geojson(plan.geometry))
-            grid.path = row.path + plan.code + "."
-            grid.set_bbox()
-            grid_rows.append(grid)
-            micro_plans.append(plan.micro)
-    bulk.insert(Grid, grid_rows, key="code")
-    grids = grid_rows
-    micro_rows = []
-    for grid, micro in zip(grids, micro_plans):
-        for code, name, households, geom in micro:
-            m = MicroGrid(code=code, name=name, grid=grid, households=households, geometry=geojson(geom))
-            m.path = grid.path + code + "."
-            m.set_bbox()
-            micro_rows.append(m)
-    bulk.insert(MicroGrid, micro_rows, key="code")
-    _grids_changed()
-    return {"districts": len(districts), "streets": len(streets), "communities": len(communities),
-            "grids": len(grids), "micro_grids": len(micro_rows)}
-
-
-def _grids_changed() -> None:
-    """Tell every process that grids changed (the locate index is rebuilt from the database)."""
-    try:
-        from gridgov.places import locate
-
-        if hasattr(locate, "invalidate"):
-            locate.invalidate()
-            return
-    except ImportError:
-        pass
-    from django.db.models import F
-
-    from gridgov.places.models import SpatialIndexState
-
-    if not SpatialIndexState.objects.update(version=F("version") + 1):
-        SpatialIndexState.objects.create(version=1)
+    nodes = list(city.walk())
+    parent_length = {"district": 4, "street": 6, "community": 9}
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["code", "name", "parent_code"])
+    writer.writerows([n.code, n.name, n.code[: parent_length[n.level]] if n.level in parent_length else ""] for n in nodes)
+    text.seek(0)
+    with index_signals_paused():
+        places.import_divisions(text, code_year=DIVISION_YEAR)
+        regions = {r.code: r for r in Region.objects.filter(code__in=[n.code for n in nodes]).defer("geometry")}
+        updates = []
+        for node in nodes:
+            row = regions[node.code]
+            c = node.geometry.centroid if node.geometry.contains(node.geometry.centroid) else node.geometry.representative_point()
+            row.geometry, row.centroid_lat, row.centroid_lon = geojson(node.geometry), round(c.y, 7), round(c.x, 7)
+            updates.append(row)
+        bulk.update(Region, updates, ["geometry", "centroid_lat", "centroid_lon"])
+        grid_rows, micro_plans = [], []
+        for node in nodes:
+            row = regions[node.code]
+            for plan in node.grids:
+                grid = Grid(code=plan.code, name=plan.name, region=row, kind=plan.kind, special_type=plan.special_type,
+                            households=plan.households, geometry=geojson(plan.geometry))
+                grid.path = row.path + plan.code + "."
+                grid.set_bbox()
+                grid_rows.append(grid)
+                micro_plans.append(plan.micro)
+        bulk.insert(Grid, grid_rows, key="code")
+        micro_rows = []
+        for grid, micro in zip(grid_rows, micro_plans):
+            for code, name, households, geom in micro:
+                m = MicroGrid(code=code, name=name, grid=grid, households=households, geometry=geojson(geom))
+                m.path = grid.path + code + "."
+                m.set_bbox()
+                micro_rows.append(m)
+        bulk.insert(MicroGrid, micro_rows, key="code")
+        places.bump_index_version()
+    levels = [n.level for n in nodes]
+    return {"districts": levels.count("district"), "streets": levels.count("street"), "communities": levels.count("community"),
+            "grids": len(grid_rows), "micro_grids": len(micro_rows)}

@@ -11,6 +11,7 @@ from gridgov.cases.models import Category, Department, ResponsibilityRule
 from gridgov.places.models import Region, RegionLevel
 
 from . import bulk
+from .sources import is_village
 
 # (abbreviation, name) of the functional departments of a district/county.
 DISTRICT_DEPARTMENTS = [
@@ -94,7 +95,7 @@ def seed_departments(seed: int = 2026) -> int:
             names = district_departments(region)
         elif region.level == RegionLevel.STREET:
             names = STREET_DEPARTMENTS
-        elif region.name.endswith("村"):
+        elif is_village(region.name):
             names = VILLAGE_DEPARTMENTS
         else:
             names = COMMUNITY_DEPARTMENTS

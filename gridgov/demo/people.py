@@ -20,6 +20,7 @@ from gridgov.cases.models import Department
 from gridgov.places.models import Grid, Region, RegionLevel
 
 from . import bulk
+from .sources import short_name
 
 DEMO_PASSWORD = "Demo-2026"
 
@@ -120,7 +121,7 @@ def seed_people(seed: int = 2026) -> People:
 
     where = {
         "city": city.name, "district": f"{first_district.name}", "street": f"{first_district.name}{first_street.name}",
-        "community": f"{first_street.name}{first_community.name}", "grid": f"{first_grid.name}（{first_grid.code}）",
+        "community": f"{first_street.name}{short_name(first_community.name)}", "grid": f"{first_grid.name}（{first_grid.code}）",
     }
     people.logins = [
         ("resident", str(Role.RESIDENT.label), where["community"]),

@@ -22,6 +22,7 @@ from gridgov.cases import sla
 from gridgov.cases.choices import Channel, SlaState, Urgency
 
 from . import shapes, texts
+from .sources import is_village, short_name
 
 M, H, D = dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1)
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -47,6 +48,7 @@ class Place:
     community: object
     street: object
     village: bool
+    label: str  # the community's everyday name ("金山社区")
 
 
 @dataclass
@@ -82,7 +84,8 @@ def places_of(grids) -> list[Place]:
     for grid in grids:
         polygon = shape(grid.geometry)
         shapely.prepare(polygon)
-        found.append(Place(grid, polygon, grid.region, grid.region.parent, grid.region.name.endswith("村")))
+        region = grid.region
+        found.append(Place(grid, polygon, region, region.parent, is_village(region.name), short_name(region.name)))
     return found
 
 
@@ -127,7 +130,7 @@ class Planner:
         channel = channel or self._channel(outcome)
         category = category or self._category(outcome, channel)
         urgent = category.code.startswith("E04") and self.rng.random() < 0.7 or self.rng.random() < 0.03
-        title, description, address = texts.case_text(self.rng, category.code, category.name, place.community.name, place.street.name, place.village)
+        title, description, address = texts.case_text(self.rng, category.code, category.name, place.label, place.street.name, place.village)
         lon, lat = shapes.random_point_in(place.polygon, self.rng)
         plan = Plan(index, outcome, place, category, Urgency.URGENT if urgent else Urgency.NORMAL, channel,
                     title, description, address, lat, lon)

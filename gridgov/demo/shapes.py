@@ -229,7 +229,7 @@ def _jitter_duplicates(seeds: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return seeds
 
 
-# --- carving, buildings, order --------------------------------------------------------------
+# --- carving, buildings, points --------------------------------------------------------------
 
 
 def rectangle(centre, width_m: float, height_m: float, angle_deg: float = 0.0) -> Polygon:
@@ -269,18 +269,6 @@ def buildings(poly: BaseGeometry, n: int, rng: np.random.Generator) -> list[Poly
         if len(found) == n:
             break
     return found
-
-
-def reading_order(parent: BaseGeometry, geoms: list[BaseGeometry]) -> list[int]:
-    """Indices of ``geoms`` numbered west→east within rows, rows north→south."""
-    if not geoms:
-        return []
-    minx, miny, maxx, maxy = parent.bounds
-    rows = max(1, round(math.sqrt(len(geoms))))
-    band = (maxy - miny) / rows or 1.0
-    points = [g.representative_point() for g in geoms]
-    key = [(min(rows - 1, int((maxy - p.y) / band)), p.x, -p.y) for p in points]
-    return sorted(range(len(geoms)), key=lambda i: key[i])
 
 
 def random_point_in(poly: BaseGeometry, rng: np.random.Generator) -> tuple[float, float]:

@@ -8,8 +8,9 @@ import math
 import pytest
 import shapely
 
-from gridgov.demo import geography, shapes
-from gridgov.demo.sources import boundaries, city_divisions
+from gridgov.demo import geography
+from gridgov.demo.sources import boundaries, city_divisions, is_village
+from gridgov.places.services import reading_order
 
 # Shapely overlays run in floating point: a child may stick out of its parent, or
 # overlap a sibling, by rounding error only (≈ 1e-17 deg²). These bounds are a billionth
@@ -83,9 +84,9 @@ def test_grids_per_households_codes_and_order(small):
         codes = [g.code for g in community.grids]
         assert codes == [f"{community.code}{i:03d}" for i in range(1, len(codes) + 1)]
         assert all(len(c) == 15 and c.isdigit() for c in codes)
-        order = shapes.reading_order(community.geometry, [g.geometry for g in community.grids])
+        order = reading_order([g.geometry for g in community.grids])
         assert order == list(range(len(codes)))  # numbered west→east, north→south
-        kind = "village" if community.name.endswith("村") else "community"
+        kind = "village" if is_village(community.name) else "community"
         assert {g.kind for g in ordinary} == {kind}
 
 

@@ -17,7 +17,7 @@ from .organisation import seed_departments, seed_matrix
 from .people import DEMO_PASSWORD, seed_people
 
 DEFAULT_SEED = 2026
-DEFAULT_CASES = {"small": 300, "city": 3000}
+DEFAULT_CASES = {"small": 300, "city": 2500}
 
 
 @dataclass

@@ -54,15 +54,6 @@ def _photo(rng, name: str) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, buf.getvalue(), content_type="image/jpeg")
 
 
-def _services_can_locate() -> bool:
-    """Whether report_case can take coordinates (it imports places.locate.locate for them)."""
-    try:
-        from gridgov.places.locate import locate  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class Router:
     """The responsibility matrix in memory: general rules (no region limit), the most
     specific category first, the first named department that exists at the level."""
@@ -70,9 +61,8 @@ class Router:
     def __init__(self):
         self.parent = dict(Category.objects.values_list("id", "parent_id"))
         self.rules: dict[tuple[int, str], list[str]] = {}
-        for category_id, level, name in ResponsibilityRule.objects.filter(region__isnull=True, department__isnull=True).order_by(
-            "id"
-        ).values_list("category_id", "level", "department_name"):
+        rules = ResponsibilityRule.objects.filter(region__isnull=True, department__isnull=True).order_by("id")
+        for category_id, level, name in rules.values_list("category_id", "level", "department_name"):
             self.rules.setdefault((category_id, level), []).append(name)
         self.level = dict(Region.objects.values_list("id", "level"))
         self.departments = {(d.region_id, d.name): d for d in Department.objects.filter(active=True)}
@@ -124,17 +114,12 @@ class Replayer:
     # --- steps ----------------------------------------------------------------------------
 
     def report(self, plan: Plan) -> None:
-        located = _services_can_locate()
         plan.case = cs.report_case(
             actor=self.reporter(plan), channel=plan.channel, title=plan.title, description=plan.description,
-            category=plan.category, urgency=plan.urgency, grid=plan.place.grid,
-            lat=plan.lat if located else None, lon=plan.lon if located else None,
+            category=plan.category, urgency=plan.urgency, grid=plan.place.grid, lat=plan.lat, lon=plan.lon,
             address=plan.address, reporter_name=plan.reporter_name, reporter_phone=plan.reporter_phone,
             photos=[_photo(self.rng, "report.jpg")] if plan.channel in ("patrol", "resident") and self.rng.random() < 0.5 else None,
         )
-        if not located:  # the services cannot take coordinates yet: store the point directly
-            Case.objects.filter(pk=plan.case.pk).update(lat=plan.lat, lon=plan.lon)
-            plan.case.lat, plan.case.lon = plan.lat, plan.lon
 
     def accept(self, plan: Plan) -> None:
         plan.case = cs.accept_case(actor=self.commander(plan.case), case=plan.case)

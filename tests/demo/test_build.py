@@ -18,6 +18,7 @@ from gridgov.cases.models import Assignment, Case, Category, Department, Extensi
 from gridgov.demo import geography
 from gridgov.demo.categories import leaf_categories, seed_categories
 from gridgov.demo.people import DEMO_PASSWORD
+from gridgov.places.locate import locate_many
 from gridgov.places.models import Grid, MicroGrid, Region, RegionLevel
 from gridgov.privacy.models import AuditRecord
 
@@ -118,7 +119,10 @@ def test_every_state_and_side_path_is_present(demo):
 
 def test_cases_lie_inside_their_grid(demo):
     grids = {g.pk: g for g in Grid.objects.all()}
-    for case in Case.objects.all():
+    cases = list(Case.objects.all())
+    located = locate_many([c.lat for c in cases], [c.lon for c in cases])
+    assert located.grid_ids.tolist() == [c.grid_id for c in cases]  # the locate engine agrees
+    for case in cases:
         grid = grids[case.grid_id]
         assert case.lat is not None and shapely.contains_xy(shape(grid.geometry), case.lon, case.lat)
         assert case.scope_path == grid.path and case.region_id == grid.region_id

@@ -146,3 +146,21 @@ def test_no_endpoint_answers_500_on_bad_input(as_user, w, client, who):
             if "{number}" not in path:
                 break
     assert seen > 80
+
+
+def test_openapi_documents_every_endpoint(client):
+    schema = client.get("/api/openapi.json").json()
+    paths = schema["paths"]
+    actions = ["accept", "reject", "merge", "dispatch", "start", "return", "request-extension", "decide-extension",
+               "feedback", "verify", "close", "self-resolve", "supervise", "escalate", "hang", "resume", "evaluate",
+               "callback", "reopen", "correct-location"]
+    for path in ["/api/cases", "/api/cases/{number}", "/api/categories", "/api/departments", "/api/matrix/gaps", "/api/me"]:
+        assert path in paths, path
+    for action in actions:
+        operation = paths[f"/api/cases/{{number}}/{action}"]["post"]
+        content = operation["requestBody"]["content"]
+        assert {"application/json", "multipart/form-data"} <= set(content), action
+        assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("CaseDetailOut")
+    report = paths["/api/cases"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert report["properties"]["photos"]["items"]["format"] == "binary"
+    assert set(schema["components"]["securitySchemes"]) == {"TokenAuth", "SessionAuth"}

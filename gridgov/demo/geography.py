@@ -73,7 +73,7 @@ class Node:
     kind: str = ""  # street / town / zone; community / village
     households: int = 0
     label: str = ""  # the name people use ("金山社区" for the official "金山社区居委会")
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
     grids: list[GridPlan] = field(default_factory=list)
 
     def walk(self):

@@ -306,9 +306,10 @@ class Planner:
 
 
 def build_plans(planner: Planner, count: int) -> list[Plan]:
-    """``count`` plans with every outcome present, in order of their first step."""
+    """About ``count`` plans (each outcome at least once); merged duplicates are attached
+    to survivors that are still open when the duplicate comes in."""
     names = list(OUTCOMES)
-    quota = {o: max(1, int(round(OUTCOMES[o] * count))) for o in names}
+    quota = {o: max(1, round(OUTCOMES[o] * count)) for o in names}
     quota["evaluated"] += max(0, count - sum(quota.values()))
     plans: list[Plan] = []
     for outcome in names:

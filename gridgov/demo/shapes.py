@@ -247,10 +247,10 @@ def carve(poly: BaseGeometry, rng: np.random.Generator, width_m: float, height_m
         return None
     for centre in random_points(inner, 8, rng):
         area = clip(rectangle(centre, width_m, height_m, float(rng.uniform(-30, 30))), poly)
-        parts = polygons_of(area)
-        if len(parts) == 1 and area.area > 0.8 * (width_m * height_m) / (M_PER_DEG_LAT * M_PER_DEG_LON):
-            if len(polygons_of(cut(poly, area))) == 1:  # the rest stays in one piece
-                return area
+        big_enough = area.area > 0.8 * (width_m * height_m) / (M_PER_DEG_LAT * M_PER_DEG_LON)
+        # One piece, and the rest of the parent stays in one piece too.
+        if big_enough and len(polygons_of(area)) == 1 and len(polygons_of(cut(poly, area))) == 1:
+            return area
     return None
 
 

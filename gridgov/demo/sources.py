@@ -31,7 +31,7 @@ CITY_NAME = "泉州市"
 class Division:
     code: str
     name: str
-    children: list["Division"] = field(default_factory=list)
+    children: list[Division] = field(default_factory=list)
 
 
 def division_dir() -> Path:
@@ -118,7 +118,7 @@ def is_zone(name: str) -> bool:
 
 
 def is_village(name: str) -> bool:
-    return name.endswith("村委会") or name.endswith("村")
+    return name.endswith(("村委会", "村"))
 
 
 def is_virtual(name: str) -> bool:

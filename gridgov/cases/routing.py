@@ -26,10 +26,9 @@ def _category_chain(category: Category) -> list[Category]:
 
 
 def _region_at_level(region: Region, level: str) -> Region | None:
-    for node in [*region.ancestors(), region]:
-        if node.level == level:
-            return node
-    return None
+    if region.level == level:
+        return region
+    return Region.objects.filter(path__in=region.ancestor_paths(), level=level).defer("geometry").first()
 
 
 def suggest_department(*, category: Category | None, case_region: Region, level: str) -> Suggestion:
@@ -42,7 +41,7 @@ def suggest_department(*, category: Category | None, case_region: Region, level:
     if category is None:
         return Suggestion(None, None, "none", "未分类")
     level_region = _region_at_level(case_region, level)
-    ancestor_ids = {r.pk for r in [*case_region.ancestors(), case_region]}
+    ancestor_ids = set(Region.objects.filter(path__in=case_region.ancestor_paths()).values_list("pk", flat=True)) | {case_region.pk}
     chain = _category_chain(category)
     rules = list(
         ResponsibilityRule.objects.filter(category__in=chain, level=level).select_related("department", "region")

@@ -67,13 +67,18 @@ class Region(models.Model):
         self.path = (self.parent.path if self.parent_id else "") + self.code + "."
         super().save(*args, **kwargs)
 
+    def ancestor_paths(self) -> list[str]:
+        """The materialised paths of the regions above this one, top first."""
+        parts = self.path.split(".")[:-1]
+        return [".".join(parts[: i + 1]) + "." for i in range(len(parts) - 1)]
+
     def ancestors(self) -> list["Region"]:
-        """Regions above this one, top first."""
-        chain, node = [], self.parent
-        while node is not None:
-            chain.append(node)
-            node = node.parent
-        return list(reversed(chain))
+        """Regions above this one, top first: one query on the materialised paths, without
+        their boundaries (load those explicitly where a polygon is needed)."""
+        paths = self.ancestor_paths()
+        if not paths:
+            return []
+        return list(Region.objects.filter(path__in=paths).defer("geometry").order_by("path"))
 
 
 class GridKind(models.TextChoices):

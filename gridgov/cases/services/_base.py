@@ -32,7 +32,13 @@ def _now():
 
 def _locked(case: Case) -> Case:
     """Re-read the case under a row lock so concurrent transitions serialise."""
-    return Case.objects.select_for_update(of=("self",)).select_related("region", "owner_region", "category").get(pk=case.pk)
+    return (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("region", "owner_region", "category")
+        # Boundaries are never needed to move a case and can be large.
+        .defer("region__geometry", "owner_region__geometry")
+        .get(pk=case.pk)
+    )
 
 
 def _in_path(user, path: str) -> bool:
@@ -162,7 +168,7 @@ def _ancestor_at(region: Region, level: str) -> Region:
         return region
     parts = region.path.split(".")[:-1]
     prefixes = [".".join(parts[: i + 1]) + "." for i in range(len(parts))]
-    return Region.objects.filter(path__in=prefixes, level=level).first() or region
+    return Region.objects.filter(path__in=prefixes, level=level).defer("geometry").first() or region
 
 
 def _save_photos(case: Case, actor, photos, kind: str) -> None:

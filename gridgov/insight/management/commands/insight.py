@@ -1,0 +1,134 @@
+"""gridgov insight train|classify|info
+
+    gridgov insight train --data FILE.csv [--out DIR] [--seed N]
+    gridgov insight classify "文本" [--detail "…"] [--top 3]
+    gridgov insight classify --csv IN.csv --out OUT.csv
+    gridgov insight info
+
+`train` reads a CSV with columns title, detail, label (either text may be empty) and writes a
+model artefact with its metrics and training-data fingerprint (JSON) into the artefact
+directory. `classify` uses the newest artefact there. `--model-dir` overrides the directory
+(otherwise settings.GRIDGOV["INSIGHT_MODEL_DIR"], $GRIDGOV_INSIGHT_MODEL_DIR, or
+gridgov/insight/models/). Bad input ends with a one-line error and exit status 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from gridgov.commandutils import domain_errors
+from gridgov.insight import classifier, training
+
+
+class Command(BaseCommand):
+    help = "智能分析 · Insight: train the message classifier, classify messages"
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", metavar="{train,classify,info}")
+        sub.required = True
+
+        train = sub.add_parser("train", help="train a model artefact from a labelled CSV (title, detail, label)")
+        train.add_argument("--data", required=True, metavar="FILE.csv", help="UTF-8 CSV with columns title, detail, label")
+        train.add_argument("--out", metavar="DIR", help="artefact directory (default: the configured model directory)")
+        train.add_argument("--seed", type=int, default=0, help="random seed (default 0); same data + seed = same model")
+
+        cl = sub.add_parser("classify", help="classify one text, or a CSV file (title, detail)")
+        cl.add_argument("text", nargs="?", help="the message (title and/or description)")
+        cl.add_argument("--detail", default="", help="a description to add to the text")
+        cl.add_argument("--csv", dest="csv_in", metavar="IN.csv", help="classify a CSV with columns title, detail")
+        cl.add_argument("--out", metavar="OUT.csv", help="where to write the CSV with `predicted` and `confidence`")
+        cl.add_argument("--top", type=int, default=3, help="how many categories to print (default 3)")
+        cl.add_argument("--json", dest="as_json", action="store_true", help="print JSON instead of text")
+        cl.add_argument("--model-dir", metavar="DIR", help="artefact directory to read")
+
+        info = sub.add_parser("info", help="show the artefact in use and its metrics")
+        info.add_argument("--model-dir", metavar="DIR", help="artefact directory to read")
+
+    @domain_errors
+    def handle(self, *args, action=None, **o):
+        return {"train": self._train, "classify": self._classify, "info": self._info}[action](**o)
+
+    # --- train ---------------------------------------------------------------------------
+
+    def _train(self, data, out=None, seed=0, **_):
+        artefact = training.train(data, out_dir=out, seed=seed)
+        meta = artefact.meta
+        cv = meta["cv"]
+        fp = meta["training_data"]
+        self.stdout.write(f"artefact  {artefact.path}  ({meta['size_bytes'] / 1e6:.1f} MB)")
+        self.stdout.write(f"metadata  {artefact.meta_path}")
+        self.stdout.write(f"data      {fp['rows_used']} rows used of {fp['rows']}, sha256 {fp['sha256'][:16]}…")
+        self.stdout.write(f"cv        macro-F1 {cv['macro_f1']:.4f}  accuracy {cv['accuracy']:.4f}  ({cv['method']})")
+        self.stdout.write(f"time      {meta['training_seconds']['total']:.1f} s")
+
+    # --- classify ------------------------------------------------------------------------
+
+    def _classify(self, text=None, detail="", csv_in=None, out=None, top=3, as_json=False, model_dir=None, **_):
+        if top < 1:
+            raise CommandError("--top must be at least 1")
+        if csv_in:
+            if text:
+                raise CommandError("give either a text or --csv, not both")
+            if not out:
+                raise CommandError("--csv needs --out OUT.csv")
+            return self._classify_csv(csv_in, out, model_dir)
+        if out:
+            raise CommandError("--out is for --csv only")
+        if text is None and not detail:
+            raise CommandError('give a text to classify (gridgov insight classify "文本") or --csv IN.csv --out OUT.csv')
+        result = classifier.classify(text or "", detail, k=top, directory=model_dir)
+        if as_json:
+            self.stdout.write(
+                json.dumps([{"label": label, "probability": round(p, 4)} for label, p in result], ensure_ascii=False)
+            )
+            return
+        for label, p in result:
+            self.stdout.write(f"{p:6.1%}  {label}")
+
+    def _classify_csv(self, path, out, model_dir):
+        classifier.get_model(model_dir)  # fail early when there is no model
+        header, rows = training.read_rows(path, need_label=False)
+        results = classifier.classify_many(
+            ((r.get("title") or "", r.get("detail") or "") for r in rows), k=1, directory=model_dir
+        )
+        columns = header + [c for c in ("predicted", "confidence") if c not in header]
+        empty = 0
+        for row, res in zip(rows, results):
+            row.pop(None, None)  # surplus cells of a ragged row
+            if res is None:
+                empty += 1
+                row["predicted"], row["confidence"] = "", ""
+            else:
+                row["predicted"], row["confidence"] = res[0][0], f"{res[0][1]:.4f}"
+        target = Path(out)
+        if target.parent and not target.parent.exists():
+            raise CommandError(f"output folder does not exist: {target.parent}")
+
+        def write(tmp):
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+
+        try:
+            training.atomic_write(target, write)
+        except OSError as exc:
+            raise CommandError(f"cannot write {target}: {exc.strerror}") from None
+        self.stdout.write(f"{len(rows)} rows classified → {target}")
+        if empty:
+            self.stderr.write(self.style.WARNING(f"{empty} rows have neither title nor detail: left without a prediction"))
+
+    # --- info ----------------------------------------------------------------------------
+
+    def _info(self, model_dir=None, **_):
+        loaded = classifier.get_model(model_dir)
+        meta = loaded.meta
+        self.stdout.write(f"artefact  {loaded.path}")
+        summary = {k: meta.get(k) for k in ("trained_at", "seed", "labels")}
+        summary["training_data"] = {k: meta.get("training_data", {}).get(k) for k in ("sha256", "rows", "label_counts")}
+        summary["cv"] = {k: meta.get("cv", {}).get(k) for k in ("macro_f1", "accuracy", "log_loss")}
+        self.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2))

@@ -1,5 +1,5 @@
 """Cases API: report, list, detail, every transition of the loop, and the reference data a
-client needs (categories, departments, the matrix's gaps, who am I).
+client needs (categories, departments, the matrix's gaps).
 
 Handlers are thin: parse the input, find the case through `Case.objects.restrict(user)`
 (a case outside the caller's jurisdiction answers 404 exactly like one that does not

@@ -44,7 +44,7 @@ def suggest_department(*, category: Category | None, case_region: Region, level:
     ancestor_ids = set(Region.objects.filter(path__in=case_region.ancestor_paths()).values_list("pk", flat=True)) | {case_region.pk}
     chain = _category_chain(category)
     rules = list(
-        ResponsibilityRule.objects.filter(category__in=chain, level=level).select_related("department", "region")
+        ResponsibilityRule.objects.filter(category__in=chain, level=level).select_related("department", "region", "category")
     )
     if not rules:
         return Suggestion(None, None, "none", "权责清单无对应条目")

@@ -162,6 +162,18 @@ def _text(value, field: str, label: str, *, required: bool = True, max_length: i
     return value
 
 
+def _ancestors_at(region: Region, levels) -> dict:
+    """The region or its ancestors at these levels, {level: region}, in one query."""
+    found = {region.level: region} if region.level in levels else {}
+    wanted = [lv for lv in levels if lv not in found]
+    if wanted:
+        parts = region.path.split(".")[:-1]
+        prefixes = [".".join(parts[: i + 1]) + "." for i in range(len(parts))]
+        for node in Region.objects.filter(path__in=prefixes, level__in=wanted).defer("geometry"):
+            found[node.level] = node
+    return found
+
+
 def _ancestor_at(region: Region, level: str) -> Region:
     """The region's ancestor (or itself) at a level, in one query on the materialised path."""
     if region.level == level:

@@ -18,7 +18,7 @@ from ..photos import validate_photos
 from ._base import (
     INTAKE_LEVEL,
     S,
-    _ancestor_at,
+    _ancestors_at,
     _close,
     _locked,
     _notify_followers,
@@ -35,10 +35,15 @@ from ._base import (
 # --- intake ----------------------------------------------------------------------------
 
 
+def _grids():
+    # Intake needs the grid's code, path and community, never the polygons.
+    return Grid.objects.select_related("region").defer("geometry", "region__geometry")
+
+
 def _place(*, lat, lon, crs, grid, region):
     """Resolve where a case is: (lat, lon in WGS-84, grid or None, community region)."""
     if grid is not None and not isinstance(grid, Grid):
-        grid = Grid.objects.select_related("region").filter(code=str(grid)).first()
+        grid = _grids().filter(code=str(grid)).first()
         if grid is None:
             raise InvalidInput("网格编码不存在", "Unknown grid code", details={"field": "grid"})
     if region is not None and not isinstance(region, Region):
@@ -55,7 +60,7 @@ def _place(*, lat, lon, crs, grid, region):
         if grid is None:
             result = locate(lat, lon)
             if result.found:
-                grid = Grid.objects.select_related("region").get(pk=result.grid_id)
+                grid = _grids().get(pk=result.grid_id)
     if grid is not None:
         return lat, lon, grid, grid.region
     if region is not None:
@@ -65,14 +70,17 @@ def _place(*, lat, lon, crs, grid, region):
     raise InvalidInput("请提供位置（经纬度）、网格或所属区划", "A location, a grid or a region is required", details={"field": "lat"})
 
 
-@transaction.atomic
 def report_case(
     *, actor, channel: str, title: str, description: str = "", category: Category | None = None,
     urgency: str = Urgency.NORMAL, lat: float | None = None, lon: float | None = None, crs: str = "wgs84",
     address: str = "", grid=None, region=None, reporter_name: str = "", reporter_phone: str = "",
     public_anonymous: bool = True, photos=None, reported_at=None,
 ) -> Case:
-    """Report a case (上报); it is located to its grid and waits for acceptance at the street."""
+    """Report a case (上报); it is located to its grid and waits for acceptance at the street.
+
+    Everything is checked before anything is written. The number is taken first in its own
+    short statement, so the district's daily counter row is never locked while the case
+    is written (a failed write leaves a gap in the numbers, never a duplicate)."""
     if actor is not None:
         _require(actor, "report")
     if channel not in Channel.values:
@@ -84,22 +92,35 @@ def report_case(
     address = _text(address, "address", "地址", required=False, max_length=255)
     if category is not None and not category.active:
         raise InvalidInput("该分类已停用", "Category is inactive", details={"field": "category"})
+    reporter_name = _text(reporter_name, "reporter_name", "姓名", required=False, max_length=60) or (
+        getattr(actor, "display_name", "") or ""
+    )
+    reporter_phone = _text(reporter_phone, "reporter_phone", "电话", required=False, max_length=20) or (getattr(actor, "phone", "") or "")
     photos = validate_photos(photos)
     lat, lon, grid, region = _place(lat=lat, lon=lon, crs=crs, grid=grid, region=region)
     now = reported_at or _now()
-    district = _ancestor_at(region, RegionLevel.DISTRICT)
+    above = _ancestors_at(region, (RegionLevel.DISTRICT, INTAKE_LEVEL))
+    district = above.get(RegionLevel.DISTRICT, region)
     number = numbering.next_number(district.code[:6], timezone.localdate(now))
+    with transaction.atomic():
+        return _create_reported(
+            actor=actor, photos=photos, number=number, channel=channel, title=title, description=description,
+            category=category, urgency=urgency, lat=lat, lon=lon, address=address, grid=grid, region=region,
+            reporter_name=reporter_name, reporter_phone=reporter_phone, public_anonymous=public_anonymous,
+            owner_region=above.get(INTAKE_LEVEL, region), now=now,
+        )
+
+
+def _create_reported(*, actor, photos, number, channel, title, description, category, urgency, lat, lon, address,
+                     grid, region, reporter_name, reporter_phone, public_anonymous, owner_region, now) -> Case:
     case = Case(
         number=number, channel=channel, title=title, description=description, category=category, urgency=urgency,
         lat=lat, lon=lon, address=address, grid=grid, region=region,
         scope_path=grid.path if grid else region.path,
         reporter=actor if getattr(actor, "pk", None) else None,
-        reporter_name=_text(reporter_name, "reporter_name", "姓名", required=False, max_length=60)
-        or (getattr(actor, "display_name", "") or ""),
-        reporter_phone=_text(reporter_phone, "reporter_phone", "电话", required=False, max_length=20)
-        or (getattr(actor, "phone", "") or ""),
+        reporter_name=reporter_name, reporter_phone=reporter_phone,
         reporter_public_anonymous=public_anonymous,
-        owner_region=_ancestor_at(region, INTAKE_LEVEL), reported_at=now,
+        owner_region=owner_region, reported_at=now,
     )
     _set_status(case, S.REPORTED)
     case.save()

@@ -46,14 +46,21 @@ class User(AbstractUser):
 
     @property
     def scope_path(self) -> str | None:
-        """Path prefix of the territory this user sees; None means no territory."""
-        if self.grid_id:
-            return self.grid.path
-        if self.region_id:
-            return self.region.path
-        if self.department_id:
-            return self.department.region.path
-        return None
+        """Path prefix of the territory this user sees; None means no territory.
+
+        Read as a bare path (never the node's polygon) and remembered on the instance."""
+        if not hasattr(self, "_scope_path"):
+            from gridgov.places.models import Grid, Region
+
+            path = None
+            if self.grid_id:
+                path = Grid.objects.filter(pk=self.grid_id).values_list("path", flat=True).first()
+            elif self.region_id:
+                path = Region.objects.filter(pk=self.region_id).values_list("path", flat=True).first()
+            elif self.department_id:
+                path = Region.objects.filter(departments__pk=self.department_id).values_list("path", flat=True).first()
+            self._scope_path = path
+        return self._scope_path
 
     @property
     def sees_everything(self) -> bool:

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "gridgov.accounts",
     "gridgov.privacy",
     "gridgov.cases",
+    "gridgov.insight",
     "gridgov.web",
     "gridgov.demo",
 ]

@@ -140,8 +140,13 @@ def main(argv=None):
     def baseline(train, test):
         return training.fit_baseline(list(T[train]), labels[train], seed=args.seed).predict(list(T[test]))
 
+    proba = np.zeros((len(labels), len(classes)))
+
     def model(train, test):
-        return training.fit_model(list(T[train]), labels[train], groups[train], seed=args.seed).model.predict(list(T[test]))
+        fitted = training.fit_model(list(T[train]), labels[train], groups[train], seed=args.seed).model
+        assert list(fitted.classes_) == list(classes)
+        proba[test] = fitted.predict_proba(list(T[test]))
+        return classes[proba[test].argmax(axis=1)]
 
     base_m = _cv("baseline", baseline, texts, labels, folds, sources, classes)
     model_m = _cv("model", model, texts, labels, folds, sources, classes)
@@ -173,6 +178,18 @@ def main(argv=None):
         )
     print("\nmodel:")
     _print_confusion(model_m)
+    calib = training.calibration(labels, proba, classes)
+    print(f"  calibration of its probabilities: log-loss {calib['log_loss']}, expected calibration error {calib['ece']}")
+    for b in calib["bins"]:
+        print(
+            f"    confidence {b['from']:.1f}+  n={b['n']:5d}  mean confidence {b['confidence']:.3f}  accuracy {b['accuracy']:.3f}"
+        )
+    cover = {}
+    for threshold in (0.5, 0.7, 0.9):
+        k = proba.max(axis=1) >= threshold
+        acc = float((classes[proba[k].argmax(axis=1)] == labels[k]).mean()) if k.any() else float("nan")
+        cover[str(threshold)] = {"share": round(float(k.mean()), 4), "accuracy": round(acc, 4)}
+        print(f"  confidence ≥ {threshold}: {k.mean():.1%} of messages, accuracy {acc:.4f}")
 
     # Training on everything, and the artefact.
     import csv
@@ -254,6 +271,7 @@ def main(argv=None):
         "baseline_ungrouped": {"macro_f1": ungrouped["macro_f1"], "accuracy": ungrouped["accuracy"]} if ungrouped else None,
         "model_by_source": model_m["by_source"],
         "confusion_matrix": {"labels": model_m["labels"], "matrix": model_m["confusion_matrix"]},
+        "calibration": {"log_loss": calib["log_loss"], "ece": calib["ece"], "by_confidence": cover},
         "training_s": round(train_s, 1),
         "artefact_mb": round(size / 1e6, 2),
         "cold_start": cold,

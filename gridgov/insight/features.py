@@ -40,7 +40,7 @@ WORD_CHARS = 300
 
 def text_config() -> dict:
     """What a trained model depends on besides its weights; stored in the artefact and checked on load."""
-    return {"max_chars": MAX_CHARS, "word_chars": WORD_CHARS, "normalise": "NFKC+ws", "words": "jieba.cut_for_search"}
+    return {"max_chars": MAX_CHARS, "word_chars": WORD_CHARS, "normalise": "NFKC+ws", "words": "jieba.cut_for_search(HMM=False)"}
 
 
 _SPACE = re.compile(r"\s+")
@@ -92,7 +92,7 @@ def jieba_tokenizer():
 @functools.lru_cache(maxsize=20_000)
 def _words(text: str) -> tuple[str, ...]:
     jieba = jieba_tokenizer()
-    return tuple(w for w in jieba.cut_for_search(text.lower()) if w.strip())
+    return tuple(w for w in jieba.cut_for_search(text.lower(), HMM=False) if w.strip())
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -101,8 +101,10 @@ def words(text: str) -> tuple[str, ...]:
 
     Search mode adds the sub-words of long words (`共和国` → `共和`, `共和国`),
     which generalises better than the default mode on short titles (5-fold macro-F1 of a word
-    unigram SVM: 0.897 against 0.883). Results are memoised per process (the same text is
-    tokenised once across cross-validation folds).
+    unigram SVM: 0.897 against 0.883). jieba's HMM guesses at words missing from its dictionary
+    are off: 30 % faster, the same macro-F1 (0.9077 against 0.9073 in the 5-fold bench).
+    Results are memoised per process (the same text is tokenised once across cross-validation
+    folds).
     """
     return _words(text[:WORD_CHARS])
 

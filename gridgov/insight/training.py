@@ -452,7 +452,7 @@ def train(data_path, out_dir=None, seed: int = 0) -> TrainedArtefact:
             "method": f"{len(_folds(data.labels, data.groups, seed))}-fold StratifiedGroupKFold (groups = shared normalised title or detail), "
             "stacked out-of-fold estimate",
             **metrics(data.labels, oof_pred, classes),
-            "log_loss": round(float(_log_loss(data.labels, result.oof_proba, classes)), 4),
+            **calibration(data.labels, result.oof_proba, classes),
         },
         "training_seconds": result.seconds,
         "versions": _versions(),
@@ -482,3 +482,28 @@ def _log_loss(labels, proba, classes):
     from sklearn.metrics import log_loss
 
     return log_loss(labels, np.clip(proba, 1e-12, 1), labels=list(classes))
+
+
+def calibration(labels, proba, classes, bins: int = 10) -> dict:
+    """How far the confidence (top probability) is from the accuracy: log-loss, expected
+    calibration error over equal-width confidence bins, and the bins (for a reliability plot)."""
+    labels = np.asarray(labels, dtype=object)
+    conf = proba.max(axis=1)
+    correct = np.asarray(classes, dtype=object)[proba.argmax(axis=1)] == labels
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        k = which == b
+        if k.any():
+            gap = abs(conf[k].mean() - correct[k].mean())
+            ece += k.mean() * gap
+            table.append(
+                {
+                    "from": round(edges[b], 2),
+                    "n": int(k.sum()),
+                    "confidence": round(float(conf[k].mean()), 4),
+                    "accuracy": round(float(correct[k].mean()), 4),
+                }
+            )
+    return {"log_loss": round(float(_log_loss(labels, proba, classes)), 4), "ece": round(float(ece), 4), "bins": table}

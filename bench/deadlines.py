@@ -40,13 +40,14 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import run_child, with_throwaway_pg  # noqa: E402
 NOW_UTC = "2026-03-04 02:00:00"  # 10:00 in Shanghai, a Wednesday
 DAY = 86400
 
@@ -118,35 +119,14 @@ def _child_env(tmp: str, url: str) -> dict:
 
 
 def _run_child(args, env) -> dict:
-    cmd = [
-        sys.executable, __file__, "--child", "--cases", str(args.cases), "--open", str(args.open),
+    return run_child([
+        __file__, "--child", "--cases", str(args.cases), "--open", str(args.open),
         "--repeat", str(args.repeat), "--layout", args.layout,
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    result = None
-    for line in proc.stdout:
-        if line.startswith("RESULT "):
-            result = json.loads(line[7:])
-        else:
-            print(line, end="", flush=True)
-    if proc.wait() != 0 or result is None:
-        raise SystemExit(f"benchmark child failed ({env['DATABASE_URL'].split(':')[0]})")
-    return result
+    ], env)
 
 
 def _with_throwaway_pg(url: str, run):
-    import psycopg
-    from urllib.parse import urlsplit, urlunsplit
-
-    name = f"gridgov_bench_{os.getpid()}"
-    parts = urlsplit(url)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        return run(urlunsplit(parts._replace(path="/" + name)))
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return with_throwaway_pg(url, run, prefix="gridgov_bench")
 
 
 # =============================================================== child: one database

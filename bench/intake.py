@@ -42,6 +42,8 @@ from http.client import HTTPConnection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import run_child, with_throwaway_pg  # noqa: E402
 PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 GOAL_RATE, GOAL_P99_MS = 300.0, 50.0
 
@@ -111,32 +113,11 @@ def _child_env(tmp: str, url: str, name: str) -> dict:
 
 
 def _run_child(args, env) -> dict:
-    cmd = [sys.executable, __file__, "--child", *sys.argv[1:]]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    result = None
-    for line in proc.stdout:
-        if line.startswith("RESULT "):
-            result = json.loads(line[7:])
-        else:
-            print(line, end="", flush=True)
-    if proc.wait() != 0 or result is None:
-        raise SystemExit(f"benchmark child failed ({env['DATABASE_URL'].split(':')[0]})")
-    return result
+    return run_child([__file__, "--child", *sys.argv[1:]], env)
 
 
 def _with_throwaway_pg(url: str, run):
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    name = f"gridgov_intake_{os.getpid()}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        return run(urlunsplit(urlsplit(url)._replace(path="/" + name)))
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return with_throwaway_pg(url, run, prefix="gridgov_intake")
 
 
 # =============================================================== child: one database

@@ -146,3 +146,10 @@ def test_commands(tmp_path, capsys):
         call_command("import_categories", str(bad))
     call_command("matrix_gaps")
     assert "gaps" in capsys.readouterr().err
+
+
+def test_export_to_an_unwritable_path_is_a_clear_error(tmp_path):
+    with pytest.raises(CommandError, match="无法写入"):
+        call_command("export_categories", out=str(tmp_path / "no-such-dir" / "cats.csv"))
+    with pytest.raises(CommandError, match="无法写入"):
+        call_command("export_matrix", out=str(tmp_path / "no-such-dir" / "matrix.csv"))

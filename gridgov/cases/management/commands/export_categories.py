@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from gridgov.cases import catalog
+from gridgov.commandutils import write_output
 
 
 class Command(BaseCommand):
@@ -10,9 +11,4 @@ class Command(BaseCommand):
         parser.add_argument("--out", help="file to write (default: standard output)")
 
     def handle(self, *args, **o):
-        text = catalog.export_categories()
-        if o["out"]:
-            with open(o["out"], "w", encoding="utf-8") as f:
-                f.write(text)
-        else:
-            self.stdout.write(text, ending="")
+        write_output(self, catalog.export_categories(), o["out"])

@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from gridgov.commandutils import write_output
 from gridgov.errors import DomainError
 from gridgov.places import services
 
@@ -18,13 +19,6 @@ class Command(BaseCommand):
             data = services.export_grids(options["region"])
         except DomainError as exc:
             raise CommandError(f"{exc.message_zh} · {exc.message_en}") from None
-        text = json.dumps(data, ensure_ascii=False)
+        write_output(self, json.dumps(data, ensure_ascii=False), options["out"])
         if options["out"]:
-            try:
-                with open(options["out"], "w", encoding="utf-8") as fh:
-                    fh.write(text)
-            except OSError as exc:
-                raise CommandError(f"无法写入 {options['out']}：{exc.strerror}") from None
             self.stderr.write(f"已导出 {len(data['features'])} 个要素到 {options['out']}")
-        else:
-            self.stdout.write(text)

@@ -21,6 +21,7 @@ from gridgov.places.models import Grid, Region
 from . import routing
 from . import services as case_services
 from .choices import Status as CaseStatus
+from .lookups import category_by_code
 from .models import Case, Category, Department
 from .schemas import (
     ERRORS,
@@ -108,7 +109,11 @@ def case_detail(request, case: Case, *, new: bool = False, photos: bool = True) 
     no photos unless `photos`."""
     user = request.auth
     staff = _is_staff(user)
-    timeline = case.timeline.select_related("actor") if staff else case.timeline.filter(public=True)
+    written = case.__dict__.get("_new_timeline") if new else None  # entries the service just wrote
+    if written is not None:
+        timeline = written if staff else [e for e in written if e.public]
+    else:
+        timeline = case.timeline.select_related("actor") if staff else case.timeline.filter(public=True)
     suggestion = None
     if case.is_open and can(user, "dispatch"):
         s = routing.suggest_department(category=case.category, case_region=case.region, level=case.owner_region.level)
@@ -170,7 +175,7 @@ def _case(request, number: str) -> Case:
 def _category(code: str | None) -> Category | None:
     if code is None:
         return None
-    category = Category.objects.filter(code=code).first()
+    category = category_by_code(code)
     if category is None:
         raise InvalidInput("分类编码不存在", "Unknown category code", details={"field": "category"})
     if not category.active:

@@ -9,6 +9,7 @@ class CasesConfig(AppConfig):
     def ready(self):
         # System checks (calendar published, working hours well-formed) and the
         # invalidation of the per-process calendar cache.
-        from . import calendar, checks  # noqa: F401
+        from . import calendar, checks, lookups  # noqa: F401
 
         calendar.connect_signals()
+        lookups.connect_signals()

@@ -7,6 +7,7 @@ class PlacesConfig(AppConfig):
     verbose_name = "Places (地区与网格)"
 
     def ready(self):
-        from . import signals
+        from . import signals, versions
 
         signals.connect()
+        versions.connect()

@@ -448,20 +448,51 @@ class PlaceIndex:
         self.micro_grid_of = np.array([position.get(m["grid_id"], -1) for m in micro_grids], dtype=np.int64)
         self.has_micro = np.zeros(len(grids), bool)
         self.has_micro[self.micro_grid_of[self.micro_grid_of >= 0]] = True
+        self._grid_rows: dict[int, tuple] = {}
+        self._region_rows: dict[str, tuple] = {}
 
     @classmethod
     def load(cls, version=None) -> "PlaceIndex":
         """Read every grid, micro-grid and the regions above them from the database."""
         from .models import Grid, MicroGrid, Region
 
-        grids = list(Grid.objects.order_by("id").values("id", "code", "name", "geometry", "region__path"))
+        grid_fields = _row_fields(Grid)
+        grids = list(Grid.objects.order_by("id").values(*grid_fields, "geometry", "region__path"))
         micro = list(MicroGrid.objects.order_by("id").values("id", "code", "name", "geometry", "grid_id"))
         prefixes = {p for g in grids for p in _prefixes(g["region__path"])}
-        regions = {
-            r["path"]: RegionRef(r["level"], r["code"], r["name"])
-            for r in Region.objects.filter(path__in=prefixes).values("path", "level", "code", "name")
-        }
-        return cls(version, grids, micro, regions)
+        region_fields = _row_fields(Region)
+        region_rows = list(Region.objects.filter(path__in=prefixes).values(*region_fields))
+        regions = {r["path"]: RegionRef(r["level"], r["code"], r["name"]) for r in region_rows}
+        index = cls(version, grids, micro, regions)
+        index._grid_rows = {g["id"]: (g["region__path"], tuple(g[f] for f in grid_fields)) for g in grids}
+        index._region_rows = {r["path"]: tuple(r[f] for f in region_fields) for r in region_rows}
+        return index
+
+    # Model instances rebuilt from the rows read with the index: intake needs a case's grid,
+    # community, street and district, and reading them again would cost a query each. Each
+    # call makes fresh instances (callers may change them) with the polygons deferred, just
+    # as `Grid.objects.defer("geometry")` would give them.
+
+    def grid(self, grid_id: int):
+        """The grid with this id as a model instance (its community attached), or None."""
+        from .models import Grid
+
+        row = self._grid_rows.get(grid_id)
+        if row is None:
+            return None
+        region_path, values = row
+        grid = Grid.from_db("default", _row_fields(Grid), values)
+        region = self.region(region_path)
+        if region is not None:
+            Grid.region.field.set_cached_value(grid, region)
+        return grid
+
+    def region(self, path: str):
+        """The region at this path as a model instance, if it lies above some grid; else None."""
+        from .models import Region
+
+        values = self._region_rows.get(path)
+        return Region.from_db("default", _row_fields(Region), values) if values is not None else None
 
     def result(self, position: int, lat: float, lon: float) -> LocateResult:
         """The typed answer for a grid position (-1: none) at a WGS-84 point."""
@@ -518,11 +549,10 @@ _current: PlaceIndex | None = None
 
 
 def current_version():
-    """The database's index version: one cheap query."""
-    from .models import SpatialIndexState
+    """The database's index version: one cheap query, at most once per request."""
+    from . import versions
 
-    row = SpatialIndexState.objects.order_by("-version").values_list("version", "changed_at").first()
-    return tuple(row) if row else (0, None)
+    return versions.current().places
 
 
 def get_index() -> PlaceIndex:
@@ -536,6 +566,19 @@ def get_index() -> PlaceIndex:
         if _current is None or _current.version != version:
             _current = PlaceIndex.load(version)
         return _current
+
+
+def fresh_index() -> PlaceIndex | None:
+    """This process's index if it is current, without building one (None otherwise)."""
+    index = _current
+    return index if index is not None and index.version == current_version() else None
+
+
+def locate_grid(lat: float, lon: float):
+    """The grid at a WGS-84 point as a model instance (community attached), or None."""
+    index = get_index()
+    position = index.grids.locate_one(lat, lon)
+    return index.grid(int(index.grid_ids[position])) if position >= 0 else None
 
 
 def invalidate() -> None:
@@ -588,6 +631,17 @@ def _shapes(geometries: list[dict]) -> np.ndarray:
         ok = np.isin(shapely.get_type_id(repaired), polygonal)
         shapes[broken] = np.where(ok, repaired, shapely.Polygon())
     return shapes
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _row_fields(model) -> tuple[str, ...]:
+    """The columns of a grid or region kept with the index: all but the polygon."""
+    fields = _FIELDS.get(model)
+    if fields is None:
+        fields = _FIELDS[model] = tuple(f.attname for f in model._meta.concrete_fields if f.name != "geometry")
+    return fields
 
 
 def _prefixes(path: str) -> list[str]:

@@ -170,11 +170,14 @@ class MicroGrid(Territory):
 
 
 class SpatialIndexState(models.Model):
-    """One row whose version changes whenever grids change, so that every process
-    rebuilds its in-memory spatial index from the database (no process-local truth)."""
+    """One row of reference-data versions (参考数据版本) that processes cache: `version`
+    changes whenever grids or regions change, so that every process rebuilds its in-memory
+    spatial index from the database (no process-local truth); `catalog_version` does the
+    same for the category tree. One query reads both (see `places.versions`)."""
 
     version = models.BigIntegerField(default=0)
     changed_at = models.DateTimeField(auto_now=True)
+    catalog_version = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name = _("空间索引版本")

@@ -164,13 +164,21 @@ def _text(value, field: str, label: str, *, required: bool = True, max_length: i
 
 def _ancestors_at(region: Region, levels) -> dict:
     """The region or its ancestors at these levels, {level: region}, in one query."""
+    from gridgov.places.locate import fresh_index
+
     found = {region.level: region} if region.level in levels else {}
     wanted = [lv for lv in levels if lv not in found]
     if wanted:
         parts = region.path.split(".")[:-1]
         prefixes = [".".join(parts[: i + 1]) + "." for i in range(len(parts))]
-        for node in Region.objects.filter(path__in=prefixes, level__in=wanted).defer("geometry"):
-            found[node.level] = node
+        # The regions above any grid come with the spatial index when it is current.
+        index = fresh_index()
+        for node in (index.region(p) for p in prefixes) if index is not None else ():
+            if node is not None and node.level in wanted:
+                found[node.level] = node
+        if any(lv not in found for lv in wanted):
+            for node in Region.objects.filter(path__in=prefixes, level__in=wanted).defer("geometry"):
+                found[node.level] = node
     return found
 
 

@@ -54,13 +54,11 @@ def _place(*, lat, lon, crs, grid, region):
         raise InvalidInput("经纬度必须同时提供", "lat and lon go together", details={"field": "lat"})
     if lat is not None:
         from gridgov.places import geo
-        from gridgov.places.locate import locate
+        from gridgov.places.locate import locate_grid
 
         lat, lon = geo.to_wgs84(float(lat), float(lon), crs or "wgs84")
         if grid is None:
-            result = locate(lat, lon)
-            if result.found:
-                grid = _grids().get(pk=result.grid_id)
+            grid = locate_grid(lat, lon)  # read with the index: no query
     if grid is not None:
         return lat, lon, grid, grid.region
     if region is not None:
@@ -125,7 +123,8 @@ def _create_reported(*, actor, photos, number, channel, title, description, cate
     _set_status(case, S.REPORTED)
     case.save()
     _save_photos(case, actor, photos, PhotoKind.REPORT)
-    _record(case, actor, "report", "", data={"channel": channel, "grid": grid.code if grid else None})
+    entry = _record(case, actor, "report", "", data={"channel": channel, "grid": grid.code if grid else None})
+    case._new_timeline = [entry]  # the answer shows it without reading it back
     return case
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import F
-from django.utils import timezone
-
 from gridgov.errors import InvalidInput
 
-from ..models import RegionLevel, SpatialIndexState
+from ..models import RegionLevel
 
 MAX_ERRORS = 50  # errors listed in one refusal
 
@@ -22,12 +19,9 @@ OUTSIDE_TOLERANCE_M2, OUTSIDE_TOLERANCE_SHARE = 1.0, 0.01
 
 def bump_index_version() -> int:
     """Tell every process that grids changed: their locate index is rebuilt on next use."""
-    now = timezone.now()
-    if not SpatialIndexState.objects.update(version=F("version") + 1, changed_at=now):
-        _, created = SpatialIndexState.objects.get_or_create(pk=1, defaults={"version": 1})
-        if not created:
-            SpatialIndexState.objects.update(version=F("version") + 1, changed_at=now)
-    return SpatialIndexState.objects.order_by("-version").values_list("version", flat=True).first()
+    from .. import versions
+
+    return versions.bump("version")
 
 
 # ---- division codes ---------------------------------------------------------------------

@@ -48,6 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import run_child, with_throwaway_pg  # noqa: E402
+
 NOW_UTC = "2026-03-04 02:00:00"  # 10:00 in Shanghai, a Wednesday
 DAY = 86400
 

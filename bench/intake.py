@@ -44,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import run_child, with_throwaway_pg  # noqa: E402
+
 PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 GOAL_RATE, GOAL_P99_MS = 300.0, 50.0
 

@@ -36,8 +36,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from contextlib import nullcontext
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from django.conf import settings

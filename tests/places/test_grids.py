@@ -7,7 +7,7 @@ from shapely.geometry import mapping, shape
 
 from gridgov.errors import Conflict, InvalidInput, NotFound
 from gridgov.places import services
-from gridgov.places.models import Grid, MicroGrid, Region, SpatialIndexState
+from gridgov.places.models import Grid, MicroGrid, SpatialIndexState
 from gridgov.privacy.models import AuditRecord
 
 from .conftest import BOX_A, BOX_B, collection, feature, grid_collection, voronoi

@@ -10,7 +10,6 @@ from gridgov.places.models import Grid, MicroGrid, SpatialIndexState
 
 from .conftest import BOX_A, collection, feature, voronoi
 
-
 # ---- GridIndex: the same answers as GEOS, on purpose-built hard cases --------------------
 
 

@@ -4,7 +4,6 @@ stay unpublished (weekends only, with an admin warning) until an administrator e
 
 from django.db import migrations
 
-
 NAMES_ZH = {
     "New Year's Day": "元旦", "Spring Festival": "春节", "Tomb-sweeping Day": "清明节", "Labour Day": "劳动节",
     "Dragon Boat Festival": "端午节", "National Day": "国庆节", "Mid-autumn Festival": "中秋节",

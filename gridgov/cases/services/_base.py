@@ -7,6 +7,7 @@ from django.utils import timezone
 from gridgov.accounts.models import Role
 from gridgov.accounts.permissions import can
 from gridgov.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
+from gridgov.fastsql import insert_one
 from gridgov.places.models import Region, RegionLevel
 from gridgov.privacy.services import audit
 
@@ -88,10 +89,11 @@ def _require_owner_department(actor, case: Case) -> None:
 
 def _record(case: Case, actor, action: str, from_status: str, *, note: str = "", data: dict | None = None, public: bool = True) -> TimelineEntry:
     data = data or {}
-    entry = TimelineEntry.objects.create(
+    entry = TimelineEntry(
         case=case, at=_now(), actor=actor if getattr(actor, "pk", None) else None, action=action,
         from_status=from_status, to_status=case.status, note=note, data=data, public=public,
     )
+    insert_one(entry)
     audit(actor=actor, action=f"case.{action}", obj=case, data={"number": case.number, "from": from_status, "to": case.status, **data})
     return entry
 

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gridgov.errors import IllegalTransition, InvalidInput, NotFound
+from gridgov.fastsql import insert_one
 from gridgov.places.models import Grid, Region, RegionLevel
 
 from .. import numbering
@@ -121,7 +122,7 @@ def _create_reported(*, actor, photos, number, channel, title, description, cate
         owner_region=owner_region, reported_at=now,
     )
     _set_status(case, S.REPORTED)
-    case.save()
+    insert_one(case)
     _save_photos(case, actor, photos, PhotoKind.REPORT)
     entry = _record(case, actor, "report", "", data={"channel": channel, "grid": grid.code if grid else None})
     case._new_timeline = [entry]  # the answer shows it without reading it back

@@ -1,7 +1,9 @@
 """One settings module, configured from environment variables.
 
 DATABASE_URL   sqlite:///path or postgres://user@host:port/db (default: var/gridgov.sqlite3)
-GRIDGOV_SECRET_KEY, GRIDGOV_DEBUG, GRIDGOV_ALLOWED_HOSTS, GRIDGOV_VAR_DIR
+GRIDGOV_SECRET_KEY, GRIDGOV_SECRET_KEY_FILE, GRIDGOV_DEBUG, GRIDGOV_ALLOWED_HOSTS, GRIDGOV_VAR_DIR
+GRIDGOV_TLS (on: the site is served over HTTPS, usually behind a reverse proxy), GRIDGOV_HSTS_SECONDS,
+GRIDGOV_PROXY_SSL_HEADER, GRIDGOV_TRUSTED_PROXIES, GRIDGOV_RATE_LIMITS, GRIDGOV_RATE_LIMIT_<SCOPE>_PER_IP|_PER_USER
 """
 
 import os
@@ -21,19 +23,35 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = _env_bool("GRIDGOV_DEBUG", True)
-SECRET_KEY = os.environ.get("GRIDGOV_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("GRIDGOV_SECRET_KEY must be set when GRIDGOV_DEBUG is off")
-    # A development key kept outside the repository, created once per checkout.
-    key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        from django.utils.crypto import get_random_string
+# --- security: secrets and debug (gridgov.security checks these with `gridgov check --deploy`) ---
+# DEBUG shows stack traces and settings to whoever triggers an error: off unless asked for.
+DEBUG = _env_bool("GRIDGOV_DEBUG", False)
 
-        key_file.write_text(get_random_string(64))
-        key_file.chmod(0o600)
-    SECRET_KEY = key_file.read_text().strip()
+
+def _secret_key() -> tuple[str, str]:
+    """The key and where it came from: the environment, a named key file, or a development
+    key file generated once under var/ (never a literal in the repository)."""
+    if value := os.environ.get("GRIDGOV_SECRET_KEY", "").strip():
+        return value, "env"
+    if named := os.environ.get("GRIDGOV_SECRET_KEY_FILE", "").strip():
+        return Path(named).read_text().strip(), "file"
+    key_file = VAR_DIR / "secret_key"
+    try:
+        # O_EXCL: of several processes starting at once, exactly one writes the key.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        import secrets
+
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(50))
+            out.flush()
+            os.fsync(out.fileno())
+    return key_file.read_text().strip(), "generated"
+
+
+SECRET_KEY, SECRET_KEY_SOURCE = _secret_key()
 
 ALLOWED_HOSTS = [h for h in os.environ.get("GRIDGOV_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 
@@ -53,17 +71,25 @@ INSTALLED_APPS = [
     "gridgov.cases",
     "gridgov.insight",
     "gridgov.web",
+    "gridgov.security",
     "gridgov.demo",
 ]
 
 MIDDLEWARE = [
+    # --- security (gridgov.security): redirect to HTTPS, HSTS, nosniff, referrer policy, CSP, Permissions-Policy,
+    # no-store on personal data, a request size cap; these wrap every response, static files included.
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "gridgov.security.middleware.SecurityHeadersMiddleware",
+    # ---
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # security: rate limits need the signed-in user, and answer before any view runs.
+    "gridgov.security.middleware.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -94,8 +120,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets readers proceed while one writer commits; IMMEDIATE avoids
-        # lock-upgrade deadlocks between concurrent writers.
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+        # lock-upgrade deadlocks between concurrent writers. synchronous=FULL: a commit
+        # survives power loss, not only a crash; secure_delete: deleted rows are zeroed
+        # (SECURITY.md R22, R30 — gridgov.security.durability refuses any other setting).
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+            "PRAGMA secure_delete=ON; PRAGMA busy_timeout=10000;"
+        ),
         "transaction_mode": "IMMEDIATE",
     }
     DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get("GRIDGOV_TEST_SQLITE", "")  or None
@@ -124,8 +155,17 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [("vendor", BASE_DIR / "node_modules")] if (BASE_DIR / "node_modules").exists() else []
+# --- security: uploads. Photos live under var/media, outside the web root and served by no URL:
+# only the authorised view (gridgov.cases.photos) reads them. Every file is written to a temporary
+# name, fsynced, renamed and its directory fsynced before the database commits the row.
 MEDIA_URL = "/media/"
 MEDIA_ROOT = VAR_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "gridgov.security.storage.DurableFileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -159,3 +199,79 @@ GRIDGOV = {
     # Minimum width of the daily serial in case numbers; it grows past it, never caps.
     "CASE_SERIAL_WIDTH": 5,
 }
+
+# --- security: headers, TLS, cookies, rate limits (gridgov.security; `gridgov check --deploy` reviews them) ---
+from django.utils.csp import CSP  # noqa: E402  (kept beside the policy it builds)
+
+# No inline script or style anywhere: templates load static files only.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],  # data: for the icons inside vendored CSS (Swagger UI, Leaflet)
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Geolocation stays allowed for this origin: the report form asks the phone where it is.
+PERMISSIONS_POLICY = "camera=(), microphone=(), payment=(), usb=(), geolocation=(self)"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "gridgov.security.views.csrf_failure"
+
+# GRIDGOV_TLS=on: the site is reached over HTTPS only (R21). Plain HTTP is redirected (301),
+# browsers are told to stay on HTTPS (HSTS) and cookies never travel in clear text. Behind a
+# reverse proxy that terminates TLS, it must set the header named by GRIDGOV_PROXY_SSL_HEADER
+# (default X-Forwarded-Proto) and strip it from client requests.
+TLS = _env_bool("GRIDGOV_TLS", False)
+if TLS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("GRIDGOV_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("GRIDGOV_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("GRIDGOV_HSTS_PRELOAD", False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    if proxy_header := os.environ.get("GRIDGOV_PROXY_SSL_HEADER", "X-Forwarded-Proto").strip():
+        SECURE_PROXY_SSL_HEADER = ("HTTP_" + proxy_header.upper().replace("-", "_"), "https")
+
+# One request may carry at most this many bytes (9 photos of 10 MB and the form): larger ones
+# are refused with 413 before the body is read. A reverse proxy should cap it as well.
+GRIDGOV["MAX_REQUEST_BYTES"] = int(os.environ.get("GRIDGOV_MAX_REQUEST_BYTES", str(92 * 1024 * 1024)))
+# Clients' addresses: REMOTE_ADDR, or the n-th address from the right of X-Forwarded-For when
+# n trusted reverse proxies stand in front (0: none, X-Forwarded-For is ignored).
+GRIDGOV["TRUSTED_PROXIES"] = int(os.environ.get("GRIDGOV_TRUSTED_PROXIES", "0"))
+
+
+def _rate_limits() -> dict:
+    """Fixed-window limits per scope: "count/period" (s, m, h, d or seconds), per client address
+    and per signed-in user or token. A scope matches requests by method and path pattern.
+    GRIDGOV_RATE_LIMIT_<SCOPE>_PER_IP / _PER_USER override one ("off" removes it);
+    GRIDGOV_RATE_LIMITS=off turns all of them off (benchmarks of the bare application only)."""
+    limits = {
+        "case_report": {"methods": ["POST"], "paths": [r"^/api/cases/?$"], "per_ip": "300/m", "per_user": "60/m"},
+        "login": {
+            "methods": ["POST"],
+            "paths": [r"^/admin/login/$", r"^/accounts/login/$", r"^/api/(auth/)?login/?$", r"^/api/(auth/)?token/?$"],
+            "per_ip": "30/m", "per_user": None,
+        },
+        "open311": {"methods": ["POST"], "paths": [r"^/open311/.*requests"], "per_ip": "60/m", "per_user": "30/m"},
+        "reveal": {"methods": ["POST"], "paths": [r"/reveal/?$"], "per_ip": "120/m", "per_user": "30/m"},
+    }
+    for scope, rule in limits.items():
+        for kind in ("per_ip", "per_user"):
+            value = os.environ.get(f"GRIDGOV_RATE_LIMIT_{scope.upper()}_{kind.upper()}")
+            if value is not None:
+                rule[kind] = None if value.strip().lower() in {"", "off", "none", "0"} else value.strip()
+    return limits
+
+
+GRIDGOV["RATE_LIMITS_ENABLED"] = _env_bool("GRIDGOV_RATE_LIMITS", True)
+GRIDGOV["RATE_LIMITS"] = _rate_limits()

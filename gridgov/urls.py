@@ -1,5 +1,3 @@
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
@@ -11,5 +9,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("gridgov.web.urls")),
 ]
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# security: error pages without any detail of the error (JSON under /api/, Chinese pages elsewhere).
+handler400 = "gridgov.security.views.bad_request"
+handler403 = "gridgov.security.views.permission_denied"
+handler404 = "gridgov.security.views.not_found"
+handler500 = "gridgov.security.views.server_error"

@@ -18,6 +18,7 @@ from gridgov.accounts.permissions import can
 from gridgov.errors import Forbidden, InvalidInput, NotFound
 from gridgov.places.models import Grid, Region
 
+from . import photos as photo_files
 from . import routing
 from . import services as case_services
 from .choices import Status as CaseStatus
@@ -137,7 +138,7 @@ def case_detail(request, case: Case, *, new: bool = False, photos: bool = True) 
             for e in timeline
         ],
         "photos": [
-            {"id": p.pk, "kind": p.kind, "url": request.build_absolute_uri(p.image.url), "uploaded_at": p.uploaded_at}
+            {"id": p.pk, "kind": p.kind, "url": photo_files.photo_url(request, case, p), "uploaded_at": p.uploaded_at}
             for p in (case.photos.order_by("id") if photos or not new else [])
         ],
         "assignments": [
@@ -297,6 +298,16 @@ def list_cases(request, filters: Query[CaseFilters]):
 @router.get("/cases/{number}", response={200: CaseDetailOut, **ERRORS}, summary="案件详情 · Case detail")
 def get_case(request, number: str):
     return _detail(request, _case(request, number))
+
+
+@router.get("/cases/{number}/photos/{photo_id}", response={200: None, **ERRORS}, url_name="case_photo",
+            summary="案件照片 · A case's photo",
+            openapi_extra={"responses": {"200": {"description": "The re-encoded photo (EXIF removed)", "content": {
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}}}}}})
+def get_case_photo(request, number: str, photo_id: int):
+    # The case-level check first: a photo of a case outside the caller's scope is 404.
+    return photo_files.serve_photo(_case(request, number), photo_id)
 
 
 # --- transitions -----------------------------------------------------------------------

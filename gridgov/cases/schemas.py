@@ -391,7 +391,7 @@ def body_openapi(schema: type[In], *, files: tuple[str, ...] = ()) -> dict:
     form_schema = json.loads(json.dumps(json_schema))
     for name in files:
         form_schema.setdefault("properties", {})[name] = {
-            "type": "array", "items": {"type": "string", "format": "binary"}, "description": "照片 (JPEG/PNG/WebP/HEIF, ≤10MB)",
+            "type": "array", "items": {"type": "string", "format": "binary"}, "description": "照片 (JPEG/PNG/WebP, ≤10MB, ≤40MP; re-encoded without EXIF)",
         }
     content = {"application/json": {"schema": json_schema}, "multipart/form-data": {"schema": form_schema}}
     if not files:

@@ -54,7 +54,7 @@ def test_report_multipart_with_photos(as_user, w):
     assert r.status_code == 201, r.content
     body = r.json()
     assert len(body["photos"]) == 2 and all(p["kind"] == "report" for p in body["photos"])
-    assert body["photos"][0]["url"].startswith("http://testserver/media/cases/")
+    assert body["photos"][0]["url"] == f"http://testserver/api/cases/{body['number']}/photos/{body['photos'][0]['id']}"
     assert body["reporter"]["public_anonymous"] is False
     assert CasePhoto.objects.count() == 2
 

@@ -27,7 +27,7 @@ from gridgov.errors import InvalidInput, NotFound
 MAX_PHOTOS = 9
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 48-megapixel phone photo is refused; 40 MP decodes in ~160 MB
-ALLOWED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP"}  # MPO: the JPEG of phones with several cameras
+DECODERS = ["JPEG", "PNG", "WEBP"]  # the JPEG decoder also opens MPO, the JPEG of phones with several cameras
 JPEG_QUALITY = 85
 CONTENT_TYPES = {".jpg": "image/jpeg", ".png": "image/png"}
 
@@ -63,7 +63,7 @@ def sanitize(upload) -> ContentFile:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS)) as image:
+            with Image.open(io.BytesIO(data), formats=DECODERS) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise Image.DecompressionBombError(f"{width}x{height}")

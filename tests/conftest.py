@@ -1,5 +1,8 @@
 import pytest
 
+# Scans every log record of the suite for full ID and mobile numbers (R17).
+pytest_plugins = ["tests.logscan"]
+
 
 @pytest.fixture(autouse=True)
 def _test_settings(tmp_path, settings):

@@ -201,20 +201,18 @@ GRIDGOV = {
 }
 
 # --- security: headers, TLS, cookies, rate limits (gridgov.security; `gridgov check --deploy` reviews them) ---
-from django.utils.csp import CSP  # noqa: E402  (kept beside the policy it builds)
-
 # No inline script or style anywhere: templates load static files only.
 SECURE_CSP = {
-    "default-src": [CSP.SELF],
-    "script-src": [CSP.SELF],
-    "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:"],  # data: for the icons inside vendored CSS (Swagger UI, Leaflet)
-    "font-src": [CSP.SELF],
-    "connect-src": [CSP.SELF],
-    "object-src": [CSP.NONE],
-    "base-uri": [CSP.SELF],
-    "form-action": [CSP.SELF],
-    "frame-ancestors": [CSP.NONE],
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],  # data: for the icons inside vendored CSS (Swagger UI, Leaflet)
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
 }
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -20,7 +20,7 @@ def insert(model, objects: list, *, key: str, batch_size: int = 2000) -> None:
         return
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # identifiers quoted, values bound  # noqa: S608  # nosec B608
         quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields))
     )
     manager = model._default_manager
@@ -42,7 +42,7 @@ def update(model, objects: list, fields: list[str], *, batch_size: int = 2000) -
         return
     columns = [model._meta.get_field(name) for name in fields]
     quote = connection.ops.quote_name
-    sql = "UPDATE {} SET {} WHERE {} = %s".format(
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # identifiers quoted, values bound  # noqa: S608  # nosec B608
         quote(model._meta.db_table), ", ".join(f"{quote(f.column)} = %s" for f in columns), quote(model._meta.pk.column)
     )
     rows = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] + [obj.pk] for obj in objects]

@@ -22,7 +22,7 @@ from gridgov.places.models import Grid, Region, RegionLevel
 from . import bulk
 from .sources import short_name
 
-DEMO_PASSWORD = "Demo-2026"
+DEMO_PASSWORD = "Demo-2026"  # demo city only  # noqa: S105  # pragma: allowlist secret  # nosec B105
 
 SURNAMES = "陈林黄王李吴张蔡郑许洪庄苏杨刘施蒋曾谢柯傅颜卢龚郭骆叶潘何"
 GIVEN = "志明建国丽娟秀英文杰海燕雅婷晓东伟强美玲俊豪佳慧国华金水阿珠宏伟淑芬振兴晨曦一鸣子涵梓萱泽宇思远嘉怡"

@@ -197,12 +197,12 @@ class LinearTextModel:
         """From fitted TfidfVectorizers (char 1–3, and words with analyzer=`words`) and the
         weights over their columns."""
         cv, wv = char_vectorizer, word_vectorizer
-        assert cv.analyzer == "char" and cv.ngram_range == (1, 3) and cv.lowercase and cv.sublinear_tf and cv.norm == "l2"
-        assert wv.analyzer is words and wv.sublinear_tf and wv.norm == "l2"
+        assert cv.analyzer == "char" and cv.ngram_range == (1, 3) and cv.lowercase and cv.sublinear_tf and cv.norm == "l2"  # invariant of the fitted model  # noqa: S101  # nosec B101
+        assert wv.analyzer is words and wv.sublinear_tf and wv.norm == "l2"  # invariant of the fitted model  # noqa: S101  # nosec B101
         terms = sorted(cv.vocabulary_.items(), key=lambda kv: char_ngram_key(kv[0]))
         keys = np.array([char_ngram_key(t) for t, _ in terms], dtype=np.int64)
         cols = np.array([c for _, c in terms], dtype=np.int64)
-        assert len(np.unique(keys)) == len(keys)
+        assert len(np.unique(keys)) == len(keys)  # invariant of the fitted model  # noqa: S101  # nosec B101
         return cls(
             classes,
             keys,

@@ -308,7 +308,7 @@ def _fit_model(texts, labels, groups, seed):
         idx = [list(classes).index(c) for c in mm.classes_]
         oof_proba[np.ix_(test, idx)] = mm.predict_proba(oof[test])
     meta = meta_model().fit(oof, labels)
-    assert list(meta.classes_) == list(classes)
+    assert list(meta.classes_) == list(classes)  # invariant of the fitted model  # noqa: S101  # nosec B101
     t_meta = time.perf_counter() - t0 - t_features - t_oof
 
     # Final base models on all data, folded with the meta model into one linear layer:

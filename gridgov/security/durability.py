@@ -55,7 +55,7 @@ def inspect(connection) -> tuple[list[str], list[str]]:
     with connection.cursor() as cursor:
         if vendor == "sqlite":
             for pragma, (allowed, wanted) in SQLITE_REQUIRED.items():
-                value = cursor.execute(f"PRAGMA {pragma}").fetchone()[0]  # noqa: S608 (names from the constant above)
+                value = cursor.execute(f"PRAGMA {pragma}").fetchone()[0]  # names from the constant above
                 value = value.lower() if isinstance(value, str) else value
                 if pragma == "journal_mode" and value == "memory" and _sqlite_in_memory(connection):
                     continue

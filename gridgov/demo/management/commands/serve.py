@@ -55,4 +55,4 @@ class Command(BaseCommand):
             raise CommandError(f"找不到 Python 解释器 {sys.executable}")
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execv(argv[0], argv)  # gunicorn takes over the process: signals go straight to it
+        os.execv(argv[0], argv)  # fixed argv, no shell; gunicorn takes over  # noqa: S606  # nosec B606

@@ -56,10 +56,10 @@ def parent(args) -> int:
     results = {}
     with tempfile.TemporaryDirectory(prefix="gridgov-intake-") as tmp:
         if not args.no_sqlite:
-            results["sqlite"] = _run_child(args, _child_env(tmp, f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", "sqlite"))
+            results["sqlite"] = _run_child(args, _child_env(tmp, f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", "sqlite", args))
         if args.postgres:
             results["postgresql"] = _with_throwaway_pg(
-                args.pg_url, lambda url: _run_child(args, _child_env(tmp, url, "postgresql"))
+                args.pg_url, lambda url: _run_child(args, _child_env(tmp, url, "postgresql", args))
             )
     print()
     print(f"{'summary':<34}" + "".join(f"{k:>14}" for k in results))
@@ -99,8 +99,14 @@ def parent(args) -> int:
     return 0
 
 
-def _child_env(tmp: str, url: str, name: str) -> dict:
+def _child_env(tmp: str, url: str, name: str, args) -> dict:
     env = dict(os.environ)
+    # One client, one token, thousands of reports a minute: the rate limiter still counts
+    # every request (its cost is part of the figure) but with limits no run reaches.
+    if args.rate_limits == "raised":
+        env.update(GRIDGOV_RATE_LIMIT_CASE_REPORT_PER_IP="1000000000/m", GRIDGOV_RATE_LIMIT_CASE_REPORT_PER_USER="1000000000/m")
+    else:
+        env.update(GRIDGOV_RATE_LIMITS="off")
     env.update(
         DATABASE_URL=url,
         GRIDGOV_VAR_DIR=str(Path(tmp) / f"var-{name}"),
@@ -583,6 +589,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=0, help="client threads (default: the workers)")
     parser.add_argument("--wsgi", default="gridgov.wsgi", help="WSGI module to serve (to try a change)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile N reports in-process")
+    parser.add_argument("--rate-limits", choices=["raised", "off"], default="raised",
+                        help="raised: counted but never reached (default); off: no limiter, to measure its cost")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

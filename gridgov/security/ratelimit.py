@@ -18,7 +18,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
-from django.db import connection, transaction
+from django.db import connection
 
 logger = logging.getLogger("gridgov.security")
 
@@ -27,6 +27,16 @@ CLEANUP_ONE_IN = 500  # expired windows are deleted by one hit in this many
 
 UPSERT = (
     "INSERT INTO security_ratecounter (bucket, count, expires) VALUES {rows} "
+    "ON CONFLICT (bucket) DO UPDATE SET count = security_ratecounter.count + 1 "
+    "RETURNING bucket, count"
+)
+# PostgreSQL: the same upsert, and in the same statement (one round trip, its own implicit
+# transaction) set_config(..., is_local => true) turns synchronous_commit off for that
+# transaction only. The one-row subquery is joined so that it is evaluated.
+PG_UPSERT = (
+    "INSERT INTO security_ratecounter (bucket, count, expires) "
+    "SELECT v.bucket, 1, v.expires FROM (VALUES {rows}) AS v (bucket, expires) "
+    "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed "
     "ON CONFLICT (bucket) DO UPDATE SET count = security_ratecounter.count + 1 "
     "RETURNING bucket, count"
 )
@@ -115,15 +125,14 @@ def client_user(request) -> str | None:
 
 def hit(buckets: list[tuple[str, int]]) -> dict[str, int]:
     """Count one request in each (bucket, expires) and return bucket → count in its window."""
-    rows = ", ".join(["(%s, 1, %s)"] * len(buckets))
     params = [value for bucket in buckets for value in bucket]
-    sql = UPSERT.format(rows=rows)  # only placeholders are formatted in
     if connection.vendor == "postgresql":
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        sql = PG_UPSERT.format(rows=", ".join(["(%s::varchar, %s::bigint)"] * len(buckets)))  # placeholders only
+        with connection.cursor() as cursor:
             cursor.execute(sql, params)
             counts = dict(cursor.fetchall())
     else:
+        sql = UPSERT.format(rows=", ".join(["(%s, 1, %s)"] * len(buckets)))  # placeholders only
         relax = not connection.in_atomic_block
         with connection.cursor() as cursor:
             if relax:

@@ -216,7 +216,9 @@ def _department(code: str | None) -> Department | None:
 PHOTOS = ("photos",)
 
 
-@router.post("/cases", response={201: CaseDetailOut, **ERRORS}, openapi_extra=body_openapi(ReportIn, files=PHOTOS),
+# 429: gridgov.security's rate limit (GRIDGOV["RATE_LIMITS"]["case_report"]) answers before this handler.
+@router.post("/cases", response={201: CaseDetailOut, **ERRORS, 429: ERRORS[422]},
+             openapi_extra=body_openapi(ReportIn, files=PHOTOS),
              summary="上报案件 · Report a case")
 def report_case(request):
     data, files = parse_body(request, ReportIn, files=PHOTOS)

@@ -145,3 +145,8 @@ def test_expired_windows_are_deleted(monkeypatch, db):
     monkeypatch.setattr(ratelimit.secrets, "randbelow", lambda n: 0)
     ratelimit.hit([("new", 2**40)])
     assert list(RateCounter.objects.values_list("bucket", flat=True)) == ["new"]
+
+
+def test_openapi_documents_the_429(client, db):
+    responses = client.get("/api/openapi.json").json()["paths"]["/api/cases"]["post"]["responses"]
+    assert "429" in responses

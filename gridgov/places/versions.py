@@ -12,6 +12,7 @@ they are read on every call.
 
 from __future__ import annotations
 
+import secrets
 from contextvars import ContextVar
 from typing import NamedTuple
 
@@ -50,14 +51,17 @@ def forget() -> None:
 
 
 def bump(field: str = "version") -> int:
-    """Add one to a version (`version` for places, `catalog_version` for categories)."""
+    """Move a version on (`version` for places, `catalog_version` for categories)."""
     from .models import SpatialIndexState
 
-    values = {field: F(field) + 1}
+    # The catalog's version is a fresh random number, not a count: a count reached again
+    # after a rolled-back bump could name a different content than a process cached.
+    # (The places version is a count, but paired with the time of the change.)
+    values = {field: F(field) + 1} if field == "version" else {field: secrets.randbits(62)}
     if field == "version":
         values["changed_at"] = timezone.now()
     if not SpatialIndexState.objects.update(**values):
-        _, created = SpatialIndexState.objects.get_or_create(pk=1, defaults={field: 1})
+        _, created = SpatialIndexState.objects.get_or_create(pk=1, defaults={field: 1 if field == "version" else values[field]})
         if not created:
             SpatialIndexState.objects.update(**values)
     forget()

@@ -198,6 +198,13 @@ GRIDGOV = {
     "REOPEN_DAYS": int(os.environ.get("GRIDGOV_REOPEN_DAYS", "7")),
     # Minimum width of the daily serial in case numbers; it grows past it, never caps.
     "CASE_SERIAL_WIDTH": 5,
+    # Hot spots and early warning (docs/insight.md); the rules' thresholds are data (WarningRule).
+    "INSIGHT": {
+        "HOTSPOT_WINDOW_DAYS": int(os.environ.get("GRIDGOV_HOTSPOT_WINDOW_DAYS", "30")),
+        "HOTSPOT_MIN_CASES": int(os.environ.get("GRIDGOV_HOTSPOT_MIN_CASES", "3")),
+        "ROLLUP_REFRESH_DAYS": int(os.environ.get("GRIDGOV_ROLLUP_REFRESH_DAYS", "7")),
+        "SCAN_INTERVAL_SECONDS": int(os.environ.get("GRIDGOV_INSIGHT_SCAN_INTERVAL", "900")),
+    },
 }
 
 # --- security: headers, TLS, cookies, rate limits (gridgov.security; `gridgov check --deploy` reviews them) ---

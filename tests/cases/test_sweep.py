@@ -278,7 +278,7 @@ def test_worker_enqueues_and_runs_the_sweep(region, quiet, restore_signals):
     from gridgov.cases.management.commands.worker import enqueue_sweep
 
     case = make_case(region, due=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), category=quiet)
-    call_command("worker", "--batch", "--no-reload", "--no-startup-delay", "--sweep-interval", "60", verbosity=0)
+    call_command("worker", "--batch", "--no-reload", "--no-startup-delay", "--sweep-interval", "60", "--no-scan", verbosity=0)
     (task,) = DBTaskResult.objects.all()
     assert task.task_path == "gridgov.cases.tasks.sla_sweep"
     assert task.status == "SUCCESSFUL", task.traceback
@@ -294,7 +294,7 @@ def test_worker_enqueues_and_runs_the_sweep(region, quiet, restore_signals):
 def test_worker_without_sweep_and_bad_interval(restore_signals):
     from django_tasks_db.models import DBTaskResult
 
-    call_command("worker", "--batch", "--no-reload", "--no-startup-delay", "--no-sweep", verbosity=0)
+    call_command("worker", "--batch", "--no-reload", "--no-startup-delay", "--no-sweep", "--no-scan", verbosity=0)
     assert not DBTaskResult.objects.exists()
     for bad in ("0", "soon", "nan"):
         with pytest.raises(CommandError, match="sweep-interval"):

@@ -4,12 +4,15 @@
     gridgov insight classify "文本" [--detail "…"] [--top 3]
     gridgov insight classify --csv IN.csv --out OUT.csv
     gridgov insight info
+    gridgov insight scan [--dry-run] [--at ISO] [--json] [--rebuild-rollup]
 
 `train` reads a CSV with columns title, detail, label (either text may be empty) and writes a
 model artefact with its metrics and training-data fingerprint (JSON) into the artefact
 directory. `classify` uses the newest artefact there. `--model-dir` overrides the directory
 (otherwise settings.GRIDGOV["INSIGHT_MODEL_DIR"], $GRIDGOV_INSIGHT_MODEL_DIR, or
-gridgov/insight/models/). Bad input ends with a one-line error and exit status 1.
+gridgov/insight/models/). `scan` refreshes the hot-spot rollup, runs every enabled
+early-warning rule, stores the new warnings (not with --dry-run) and prints what fired.
+Bad input ends with a one-line error and exit status 1.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class Command(BaseCommand):
     help = "智能分析 · Insight: train the message classifier, classify messages"
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="action", metavar="{train,classify,info}")
+        sub = parser.add_subparsers(dest="action", metavar="{train,classify,info,scan}")
         sub.required = True
 
         train = sub.add_parser("train", help="train a model artefact from a labelled CSV (title, detail, label)")
@@ -48,9 +51,11 @@ class Command(BaseCommand):
         info = sub.add_parser("info", help="show the artefact in use and its metrics")
         info.add_argument("--model-dir", metavar="DIR", help="artefact directory to read")
 
+        self._add_scan_arguments(sub)
+
     @domain_errors
     def handle(self, *args, action=None, **o):
-        return {"train": self._train, "classify": self._classify, "info": self._info}[action](**o)
+        return {"train": self._train, "classify": self._classify, "info": self._info, "scan": self._scan}[action](**o)
 
     # --- train ---------------------------------------------------------------------------
 
@@ -132,3 +137,61 @@ class Command(BaseCommand):
         summary["training_data"] = {k: meta.get("training_data", {}).get(k) for k in ("sha256", "rows", "label_counts")}
         summary["cv"] = {k: meta.get("cv", {}).get(k) for k in ("macro_f1", "accuracy", "log_loss")}
         self.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2))
+
+    # --- scan (hot spots and early warning) ------------------------------------------------
+
+    @staticmethod
+    def _add_scan_arguments(sub):
+        scan = sub.add_parser("scan", help="run the early-warning rules and store what fires")
+        scan.add_argument("--dry-run", action="store_true", help="evaluate and print, write nothing")
+        scan.add_argument("--at", metavar="ISO", help="evaluate as of this time (ISO 8601; default now, Asia/Shanghai if no zone)")
+        scan.add_argument("--json", dest="as_json", action="store_true", help="print JSON instead of a table")
+        scan.add_argument("--rebuild-rollup", action="store_true", help="rewrite the whole hot-spot rollup first")
+
+    def _scan(self, dry_run=False, at=None, as_json=False, rebuild_rollup=False, **_):
+        import datetime as dt
+
+        from django.utils import timezone
+
+        from gridgov.insight import hotspots, warnings
+
+        moment = None
+        if at:
+            try:
+                moment = dt.datetime.fromisoformat(at)
+            except ValueError:
+                raise CommandError(f"--at must be an ISO 8601 time such as 2026-11-24T10:00+08:00, got {at!r}") from None
+            if timezone.is_naive(moment):
+                moment = moment.replace(tzinfo=hotspots.LOCAL)
+        if rebuild_rollup and dry_run:
+            raise CommandError("--rebuild-rollup writes the rollup: not with --dry-run")
+        if rebuild_rollup:
+            hotspots.refresh_rollup(at=moment, rebuild=True)
+        result = warnings.scan(at=moment, dry_run=dry_run)
+        rows = [
+            {"rule": f.rule.code, "severity": f.severity, "outcome": f.outcome, "warning": f.warning_id,
+             "subject": f.subject_key, "scope": f.scope_path, "title": f.title, "evidence": f.evidence}
+            for f in result.firings
+        ]
+        if as_json:
+            payload = {"at": result.at.isoformat(), "dry_run": dry_run, "rollup": result.rollup,
+                       "rules": [{"rule": r.rule.code, "kind": r.rule.kind, "fired": len(r.firings), "note": r.note}
+                                 for r in result.runs],
+                       "firings": rows}
+            self.stdout.write(json.dumps(payload, ensure_ascii=False, default=str))
+            return
+        when = timezone.localtime(result.at).strftime("%Y-%m-%d %H:%M")
+        self.stdout.write(f"scan at {when}{' (dry run: nothing written)' if dry_run else ''}")
+        for run in result.runs:
+            self.stdout.write(f"  {run.rule.code:<18} {len(run.firings):>4} fired{'  (' + run.note + ')' if run.note else ''}")
+        if not rows:
+            self.stdout.write("nothing fired")
+            return
+        self.stdout.write("")
+        self.stdout.write(f"{'rule':<18} {'severity':<8} {'outcome':<11} {'warning':>7}  title")
+        for r in rows:
+            self.stdout.write(f"{r['rule']:<18} {r['severity']:<8} {r['outcome']:<11} {r['warning'] or '':>7}  {r['title']}")
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        self.stdout.write(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))

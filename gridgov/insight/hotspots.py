@@ -73,20 +73,21 @@ def built_through() -> dt.date | None:
     return state
 
 
-def _write_day(day: dt.date) -> int:
-    start = local_day_start(day)
-    rows = (
-        Case.objects.filter(reported_at__gte=start, reported_at__lt=start + dt.timedelta(days=1))
-        .order_by()
-        .values("scope_path", "region_id", "grid_id", "category_id")
-        .annotate(n=Count("id"))
-    )
+def _write_days(first: dt.date, last: dt.date) -> int:
+    """Rewrite the rollup rows of the days first..last from the case table."""
+    start, end = local_day_start(first), local_day_start(last + dt.timedelta(days=1))
+    # Rows are read through the reported_at index and counted here: a GROUP BY in SQL
+    # tempts SQLite's planner into walking a whole index in group order instead.
+    counts: Counter = Counter()
+    rows = (Case.objects.filter(reported_at__gte=start, reported_at__lt=end).order_by()
+            .values_list("reported_at", "scope_path", "region_id", "grid_id", "category_id"))
+    for reported_at, *place in rows.iterator(chunk_size=10_000):
+        counts[(local_date(reported_at), *place)] += 1
     cells = [
-        CaseDayCount(day=day, scope_path=r["scope_path"], region_id=r["region_id"], grid_id=r["grid_id"],
-                     category_id=r["category_id"], cases=r["n"])
-        for r in rows
+        CaseDayCount(day=day, scope_path=path, region_id=region_id, grid_id=grid_id, category_id=category_id, cases=n)
+        for (day, path, region_id, grid_id, category_id), n in counts.items()
     ]
-    CaseDayCount.objects.filter(day=day).delete()
+    CaseDayCount.objects.filter(day__gte=first, day__lte=last).delete()
     CaseDayCount.objects.bulk_create(cells, batch_size=2000)
     return len(cells)
 
@@ -108,10 +109,11 @@ def refresh_rollup(*, at: dt.datetime | None = None, days: int | None = None, re
         else:
             start = min(state.built_through + dt.timedelta(days=1), last - dt.timedelta(days=days - 1))
         day, written, cells = start, 0, 0
-        while day <= last:
-            cells += _write_day(day)
-            written += 1
-            day += dt.timedelta(days=1)
+        while day <= last:  # a month at a time bounds the memory of a first build
+            until = min(last, day + dt.timedelta(days=30))
+            cells += _write_days(day, until)
+            written += (until - day).days + 1
+            day = until + dt.timedelta(days=1)
         # With no case at all the rollup stays unbuilt, so that cases imported later with
         # past dates are counted from the case table until the first real build.
         if cells or state.built_through is not None:
@@ -167,12 +169,8 @@ def _aggregate(qs, place: str, summed: str | None, scope, category_ids, keys) ->
         qs = qs.filter(scope)
     if category_ids is not None:
         qs = qs.filter(category_id__in=list(category_ids))
-    if keys is not None:
-        places = {k[0] for k in keys}
-        narrowed = Q(**{f"{place}__in": [p for p in places if p is not None]})
-        if None in places:
-            narrowed |= Q(**{f"{place}__isnull": True})
-        qs = qs.filter(narrowed)
+    # `keys` are tested here, not in SQL: a list of grids in the WHERE clause tempts the
+    # planner into the grid index (every day of those grids) instead of the day range.
     rows = qs.order_by().values(place, "category_id").annotate(n=Sum(summed) if summed else Count("id"))
     out: Counter = Counter()
     for r in rows:

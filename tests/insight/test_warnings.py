@@ -243,3 +243,14 @@ def test_forced_severity_and_disabled_rules(w):
     assert [f.severity for f in warnings.scan(at=AT, dry_run=True).firings] == ["high"]
     WarningRule.objects.filter(code="repeat-address").update(enabled=False)
     assert warnings.scan(at=AT, dry_run=True).firings == []
+
+
+def test_admin_refuses_bad_rule_parameters(w, client):
+    client.force_login(w.users["admin"])
+    r = client.post("/admin/insight/warningrule/add/", {"code": "surge-fast", "name": "快速激增", "kind": "surge",
+                                                        "enabled": "on", "params": '{"alpha": 2}'})
+    assert r.status_code == 200 and "alpha" in r.content.decode()
+    assert not WarningRule.objects.filter(code="surge-fast").exists()
+    r = client.post("/admin/insight/warningrule/add/", {"code": "surge-fast", "name": "快速激增", "kind": "surge",
+                                                        "enabled": "on", "params": '{"window_days": 3}'})
+    assert r.status_code == 302 and WarningRule.objects.get(code="surge-fast").params == {"window_days": 3}

@@ -66,6 +66,7 @@ class HotspotListOut(Schema):
     cases: int
     ungridded_cases: int
     hotspots: int
+    source: str = Field(description="snapshot: 最近一次扫描的快照 (默认窗口); counted: 即时统计")
     items: list[HotspotOut]
 
 

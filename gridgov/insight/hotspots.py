@@ -28,14 +28,14 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from gridgov.accounts.scoping import path_scope_q
 from gridgov.cases.models import Case, Category
 from gridgov.places.models import Grid, Region
 
-from .models import CaseDayCount, RollupState
+from .models import CaseDayCount, HotspotCell, RollupState
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 
@@ -45,6 +45,7 @@ DEFAULTS = {
     "ROLLUP_REFRESH_DAYS": 7,
     "SCAN_INTERVAL_SECONDS": 900,
 }
+REPRESENTATIVES = 3
 
 
 def conf(name: str):
@@ -63,9 +64,10 @@ def local_date(at: dt.datetime) -> dt.date:
 # --- the rollup ------------------------------------------------------------------------
 
 
-def _state() -> RollupState:
-    state = RollupState.objects.order_by("pk").first()
-    return state or RollupState.objects.create()
+def _locked_state() -> RollupState:
+    """The one RollupState row, created if missing, locked until the transaction ends."""
+    state = RollupState.objects.order_by("pk").first() or RollupState.objects.create()
+    return RollupState.objects.select_for_update().get(pk=state.pk)
 
 
 def built_through() -> dt.date | None:
@@ -99,8 +101,7 @@ def refresh_rollup(*, at: dt.datetime | None = None, days: int | None = None, re
     last = local_date(at) - dt.timedelta(days=1)
     days = conf("ROLLUP_REFRESH_DAYS") if days is None else days
     with transaction.atomic():
-        state = _state()
-        state = RollupState.objects.select_for_update().get(pk=state.pk)
+        state = _locked_state()
         if state.built_through is None or rebuild:
             first = Case.objects.order_by("reported_at").values_list("reported_at", flat=True).first()
             start = local_date(first) if first else last + dt.timedelta(days=1)
@@ -133,10 +134,15 @@ def refresh_rollup(*, at: dt.datetime | None = None, days: int | None = None, re
 Key = tuple[int | None, int | None]  # (grid_id, category_id)
 
 
+GRID_CATEGORY = ("grid_id", "category_id")
+# Everything a snapshot row needs: the node for scoping, the grid or region, the category.
+PLACE_CATEGORY = ("scope_path", "region_id", "grid_id", "category_id")
+
+
 def cell_counts(since: dt.datetime, until: dt.datetime, *, scope: Q | None = None, category_ids=None,
-                keys: set | None = None, by_region: bool = False) -> Counter:
-    """Cases reported in [since, until) per (grid_id, category_id) — or per (region_id,
-    category_id) with `by_region` — from the rollup's whole days and the case table's rest.
+                keys: set | None = None, group: tuple[str, ...] = GRID_CATEGORY) -> Counter:
+    """Cases reported in [since, until) per cell — the values of the `group` columns,
+    (grid_id, category_id) by default — from the rollup's whole days and the case table's rest.
 
     `scope` filters on `scope_path` (a jurisdiction); `category_ids` and `keys` narrow the
     cells (the surge rule asks for the baseline of a few cells only)."""
@@ -148,7 +154,6 @@ def cell_counts(since: dt.datetime, until: dt.datetime, *, scope: Q | None = Non
     last_full = local_date(until) - dt.timedelta(days=1)  # the day before the one `until` falls in
     if through is not None:
         last_full = min(last_full, through)
-    place = "region_id" if by_region else "grid_id"
     live_ranges = []
     if through is None or first_full > last_full:
         live_ranges.append((since, until))
@@ -156,27 +161,27 @@ def cell_counts(since: dt.datetime, until: dt.datetime, *, scope: Q | None = Non
         live_ranges.append((since, local_day_start(first_full)))
         live_ranges.append((local_day_start(last_full + dt.timedelta(days=1)), until))
         q = Q(day__gte=first_full, day__lte=last_full)
-        counts.update(_aggregate(CaseDayCount.objects.filter(q), place, "cases", scope, category_ids, keys))
+        counts.update(_aggregate(CaseDayCount.objects.filter(q), group, "cases", scope, category_ids, keys))
     for lo, hi in live_ranges:
         if hi > lo:
             q = Q(reported_at__gte=lo, reported_at__lt=hi)
-            counts.update(_aggregate(Case.objects.filter(q), place, None, scope, category_ids, keys))
+            counts.update(_aggregate(Case.objects.filter(q), group, None, scope, category_ids, keys))
     return counts
 
 
-def _aggregate(qs, place: str, summed: str | None, scope, category_ids, keys) -> Counter:
+def _aggregate(qs, group: tuple[str, ...], summed: str | None, scope, category_ids, keys) -> Counter:
     if scope is not None:
         qs = qs.filter(scope)
     if category_ids is not None:
         qs = qs.filter(category_id__in=list(category_ids))
     # `keys` are tested here, not in SQL: a list of grids in the WHERE clause tempts the
     # planner into the grid index (every day of those grids) instead of the day range.
-    rows = qs.order_by().values(place, "category_id").annotate(n=Sum(summed) if summed else Count("id"))
+    rows = qs.order_by().values_list(*group).annotate(n=Sum(summed) if summed else Count("id"))
     out: Counter = Counter()
-    for r in rows:
-        key = (r[place], r["category_id"])
+    for *key, n in rows:
+        key = tuple(key)
         if keys is None or key in keys:
-            out[key] += r["n"]
+            out[key] += n
     return out
 
 
@@ -208,39 +213,115 @@ def _scope(user, within: str | None) -> Q:
     return scope & Q(scope_path__startswith=within) if within else scope
 
 
-def hotspots(user, *, days: int | None = None, at: dt.datetime | None = None, category: Category | None = None,
-             within: str | None = None, min_cases: int | None = None, limit: int = 20,
-             representatives: int = 3) -> tuple[list[Hotspot], dict]:
-    """The ranked hot spots in the user's jurisdiction (narrowed to the node whose path is
-    `within`), and the window's totals."""
-    days = days or conf("HOTSPOT_WINDOW_DAYS")
-    min_cases = conf("HOTSPOT_MIN_CASES") if min_cases is None else min_cases
+# --- the snapshot of the default window --------------------------------------------------
+
+
+def refresh_snapshot(*, at: dt.datetime | None = None) -> dict:
+    """Rewrite `HotspotCell` with the default window ending at `at` (the scan calls it)."""
+    days = conf("HOTSPOT_WINDOW_DAYS")
     since, until = window(at, days)
-    scope = _scope(user, within)
-    cat_ids = _category_ids(category)
+    current = cell_counts(since, until, group=PLACE_CATEGORY)
+    previous = cell_counts(since - (until - since), since, group=PLACE_CATEGORY, keys=set(current)) if current else {}
+    # The representatives of every cell, in one backward pass over the window's cases
+    # (requests would otherwise look them up cell by cell through the grid index).
+    recent: dict[tuple, list[int]] = {}
+    rows = (Case.objects.filter(reported_at__gte=since, reported_at__lt=until, grid__isnull=False).order_by("-reported_at", "-id")
+            .values_list("id", "grid_id", "category_id"))
+    for pk, grid_id, category_id in rows.iterator(chunk_size=10_000):
+        ids = recent.setdefault((grid_id, category_id), [])
+        if len(ids) < REPRESENTATIVES:
+            ids.append(pk)
+    cells = [
+        HotspotCell(scope_path=path, region_id=region_id, grid_id=grid_id, category_id=category_id, cases=n,
+                    previous=previous.get((path, region_id, grid_id, category_id), 0),
+                    recent=recent.get((grid_id, category_id), []) if grid_id else [])
+        for (path, region_id, grid_id, category_id), n in current.items()
+    ]
+    with transaction.atomic():
+        state = _locked_state()
+        HotspotCell.objects.all().delete()
+        HotspotCell.objects.bulk_create(cells, batch_size=2000)
+        state.snapshot_until, state.snapshot_days = until, days
+        state.save(update_fields=["snapshot_until", "snapshot_days"])
+    return {"cells": len(cells), "until": until.isoformat(), "days": days}
+
+
+def _snapshot_until(days: int, at: dt.datetime | None) -> dt.datetime | None:
+    """The snapshot's end when it answers this request: the default window, asked for now,
+    and taken within two scan intervals."""
+    if at is not None:
+        return None
+    row = RollupState.objects.order_by("pk").values("snapshot_until", "snapshot_days").first()
+    if not row or row["snapshot_until"] is None or row["snapshot_days"] != days:
+        return None
+    age = timezone.now() - row["snapshot_until"]
+    return row["snapshot_until"] if dt.timedelta(0) <= age <= dt.timedelta(seconds=2 * conf("SCAN_INTERVAL_SECONDS")) else None
+
+
+def _from_snapshot(scope: Q, cat_ids, min_cases: int, limit: int):
+    cells = HotspotCell.objects.filter(scope)
+    if cat_ids is not None:
+        cells = cells.filter(category_id__in=list(cat_ids))
+    totals = cells.aggregate(total=Sum("cases"), ungridded=Sum("cases", filter=Q(grid__isnull=True)),
+                             hot=Count("id", filter=Q(grid__isnull=False, cases__gte=min_cases)))
+    top = list(cells.filter(grid__isnull=False, cases__gte=min_cases).annotate(growth=F("cases") - F("previous"))
+               .order_by("-cases", "-growth", "grid_id", "category_id")
+               .values_list("grid_id", "category_id", "cases", "previous", "recent")[:limit])
+    ranked = [((g, c), n) for g, c, n, _, _ in top]
+    previous = {(g, c): p for g, c, _, p, _ in top}
+    recent = {(g, c): ids for g, c, _, _, ids in top}
+    return ranked, previous, totals["total"] or 0, totals["ungridded"] or 0, totals["hot"], recent
+
+
+def _computed(scope: Q, cat_ids, min_cases: int, limit: int, since, until):
     current = cell_counts(since, until, scope=scope, category_ids=cat_ids)
     cells = [(k, n) for k, n in current.items() if k[0] is not None and n >= min_cases]
     previous = cell_counts(since - (until - since), since, scope=scope, category_ids=cat_ids, keys={k for k, _ in cells}) if cells else {}
     cells.sort(key=lambda kn: (-kn[1], -(kn[1] - previous.get(kn[0], 0)), kn[0][0], kn[0][1] or 0))
-    top = cells[:limit]
+    ungridded = sum(n for k, n in current.items() if k[0] is None)
+    return cells[:limit], previous, sum(current.values()), ungridded, len(cells), None
+
+
+def hotspots(user, *, days: int | None = None, at: dt.datetime | None = None, category: Category | None = None,
+             within: str | None = None, min_cases: int | None = None, limit: int = 20,
+             representatives: int = REPRESENTATIVES) -> tuple[list[Hotspot], dict]:
+    """The ranked hot spots in the user's jurisdiction (narrowed to the node whose path is
+    `within`), and the window's totals. The default window asked for now is read from the
+    last scan's snapshot while it is fresh; anything else is counted."""
+    days = days or conf("HOTSPOT_WINDOW_DAYS")
+    min_cases = conf("HOTSPOT_MIN_CASES") if min_cases is None else min_cases
+    scope = _scope(user, within)
+    cat_ids = _category_ids(category)
+    snapshot = _snapshot_until(days, at)
+    if snapshot is not None:
+        since, until = window(snapshot, days)
+        top, previous, total, ungridded, count, recent = _from_snapshot(scope, cat_ids, min_cases, limit)
+    else:
+        since, until = window(at, days)
+        top, previous, total, ungridded, count, recent = _computed(scope, cat_ids, min_cases, limit, since, until)
     grids = Grid.objects.defer("geometry").select_related("region").defer("region__geometry").in_bulk([k[0] for k, _ in top])
     cats = Category.objects.in_bulk([k[1] for k, _ in top if k[1] is not None])
+    fields = ("number", "title", "status", "reported_at", "address", "lat", "lon")
+    known = {}
+    if recent is not None and representatives:  # the snapshot knows them: one lookup by id
+        ids = [pk for key, _ in top for pk in recent.get(key, [])[:representatives]]
+        known = Case.objects.only(*fields).in_bulk(ids)
     out = []
     for (grid_id, cat_id), n in top:
         reps = []
-        if representatives:
+        if recent is not None:
+            reps = [known[pk] for pk in recent.get((grid_id, cat_id), [])[:representatives] if pk in known]
+        elif representatives:
             reps = list(
                 Case.objects.filter(grid_id=grid_id, category_id=cat_id, reported_at__gte=since, reported_at__lt=until)
                 .order_by("-reported_at", "-id")
-                .only("number", "title", "status", "reported_at", "address", "lat", "lon")[:representatives]
+                .only(*fields)[:representatives]
             )
         grid = grids[grid_id]
         out.append(Hotspot(grid=grid, region=grid.region, category=cats.get(cat_id), count=n,
                            previous=previous.get((grid_id, cat_id), 0), cases=reps))
-    totals = {
-        "since": since, "until": until, "days": days, "cases": sum(current.values()),
-        "ungridded_cases": sum(n for k, n in current.items() if k[0] is None), "hotspots": len(cells),
-    }
+    totals = {"since": since, "until": until, "days": days, "cases": total, "ungridded_cases": ungridded, "hotspots": count,
+              "source": "snapshot" if snapshot is not None else "counted"}
     return out, totals
 
 
@@ -250,8 +331,17 @@ def grid_layer(user, *, days: int | None = None, at: dt.datetime | None = None, 
     the window: a centre point (bounding-box centre, no polygon read) or the polygon, with
     the count and the top categories."""
     days = days or conf("HOTSPOT_WINDOW_DAYS")
-    since, until = window(at, days)
-    counts = cell_counts(since, until, scope=_scope(user, within), category_ids=_category_ids(category))
+    scope, cat_ids = _scope(user, within), _category_ids(category)
+    snapshot = _snapshot_until(days, at)
+    if snapshot is not None:
+        since, until = window(snapshot, days)
+        cells = HotspotCell.objects.filter(scope, grid__isnull=False)
+        if cat_ids is not None:
+            cells = cells.filter(category_id__in=list(cat_ids))
+        counts = Counter({(g, c): n for g, c, n in cells.values_list("grid_id", "category_id", "cases")})
+    else:
+        since, until = window(at, days)
+        counts = cell_counts(since, until, scope=scope, category_ids=cat_ids)
     per_grid: dict[int, Counter] = {}
     for (grid_id, cat_id), n in counts.items():
         if grid_id is not None:

@@ -151,11 +151,33 @@ class CaseDayCount(models.Model):
 
 class RollupState(models.Model):
     """One row: the last local day fully written into `CaseDayCount` (later days are read
-    from the case table). Refreshes lock it so that two workers never write the same days."""
+    from the case table), and the moment and window of the `HotspotCell` snapshot.
+    Refreshes lock it so that two workers never write the same rows."""
 
     built_through = models.DateField(null=True, blank=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
+    snapshot_until = models.DateTimeField(null=True, blank=True)
+    snapshot_days = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("汇总进度")
         verbose_name_plural = _("汇总进度")
+
+
+class HotspotCell(models.Model):
+    """The hot-spot counts of the default window as of the last scan (热点快照): one row per
+    place × category with cases in the window, and its count in the window before. The
+    default hot-spot list and map read these few thousand rows instead of counting the
+    window's cases on every request."""
+
+    scope_path = models.CharField(max_length=255)
+    region = models.ForeignKey("places.Region", models.CASCADE, related_name="+", db_index=False)
+    grid = models.ForeignKey("places.Grid", models.CASCADE, null=True, blank=True, related_name="+", db_index=False)
+    category = models.ForeignKey("cases.Category", models.CASCADE, null=True, blank=True, related_name="+", db_index=False)
+    cases = models.PositiveIntegerField(default=0)
+    previous = models.PositiveIntegerField(default=0)
+    recent = models.JSONField(default=list, blank=True, help_text="ids of the most recent cases (up to 3)")
+
+    class Meta:
+        verbose_name = _("热点快照")
+        verbose_name_plural = _("热点快照")

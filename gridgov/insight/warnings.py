@@ -409,14 +409,18 @@ class ScanResult:
 def scan(*, at: dt.datetime | None = None, dry_run: bool = False, rules=None) -> ScanResult:
     """Evaluate every enabled rule as of `at` and (unless `dry_run`) record the warnings.
 
-    The rollup is refreshed first so the rules count from fresh data; a dry run does not
-    write it (counts then come from the case table for the days the rollup lacks)."""
+    The rollup and the hot-spot snapshot are refreshed first so the rules count from fresh
+    data; a dry run writes neither (counts then come from the case table for the days the
+    rollup lacks)."""
     from . import services
 
     at = at or timezone.now()
     if timezone.is_naive(at):
         raise InvalidInput("时间须带时区", "The time must carry a time zone", details={"field": "at"})
-    rollup = None if dry_run else hotspots.refresh_rollup(at=at)
+    rollup = None
+    if not dry_run:
+        rollup = hotspots.refresh_rollup(at=at)
+        rollup["snapshot"] = hotspots.refresh_snapshot(at=at)
     rules = list(rules if rules is not None else WarningRule.objects.filter(enabled=True).order_by("code"))
     for rule in rules:  # check every rule's parameters before anything is written
         params_of(rule)

@@ -115,3 +115,37 @@ def test_two_refreshes_never_double_count(w):
     hotspots.refresh_rollup(at=AT + dt.timedelta(days=1))
     assert sum(CaseDayCount.objects.values_list("cases", flat=True)) == 5
     assert RollupState.objects.count() == 1
+
+
+def test_snapshot_answers_the_default_window_like_counting(w, settings):
+    from django.utils import timezone
+
+    from gridgov.insight.models import HotspotCell
+
+    now = timezone.now()
+    spread(w, 8, days=25, grid=0, cat="litter", at=now)
+    spread(w, 5, days=25, grid=1, cat="ad", at=now)
+    spread(w, 4, days=25, grid=3, cat="ad", at=now)
+    spread(w, 3, days=30, grid=1, cat="ad", at=now, offset_days=30)
+    report(w, grid=2, cat=None, at=now)
+    leader = w.users["leader"]
+    counted, counted_totals = hotspots.hotspots(leader, days=30, at=now)
+    assert counted_totals["source"] == "counted"
+    hotspots.refresh_snapshot()
+    assert HotspotCell.objects.count() == 4  # cells with cases in the window
+    for user, within in [(leader, None), (w.users["dispatcher"], None), (leader, w.street2.path)]:
+        snap, totals = hotspots.hotspots(user, within=within)
+        again, again_totals = hotspots.hotspots(user, within=within, at=timezone.now())
+        assert totals["source"] == "snapshot" and again_totals["source"] == "counted"
+        assert [(h.grid, h.category, h.count, h.previous, h.cases) for h in snap] == [
+            (h.grid, h.category, h.count, h.previous, h.cases) for h in again]
+        assert {k: totals[k] for k in ("cases", "ungridded_cases", "hotspots")} == {
+            k: again_totals[k] for k in ("cases", "ungridded_cases", "hotspots")}
+    assert [h.count for h in hotspots.hotspots(leader)[0]] == [h.count for h in counted] == [8, 5, 4]
+    layer = hotspots.grid_layer(leader)
+    assert layer == hotspots.grid_layer(leader, at=now) | {"properties": layer["properties"]}
+    assert hotspots.hotspots(w.users["dispatcher2"], category=w.cats["litter"])[0] == []
+    # another window, or a stale snapshot, is counted
+    assert hotspots.hotspots(leader, days=7)[1]["source"] == "counted"
+    settings.GRIDGOV = {**settings.GRIDGOV, "INSIGHT": {**settings.GRIDGOV["INSIGHT"], "SCAN_INTERVAL_SECONDS": 0}}
+    assert hotspots.hotspots(leader)[1]["source"] == "counted"

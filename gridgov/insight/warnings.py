@@ -417,13 +417,13 @@ def scan(*, at: dt.datetime | None = None, dry_run: bool = False, rules=None) ->
     at = at or timezone.now()
     if timezone.is_naive(at):
         raise InvalidInput("时间须带时区", "The time must carry a time zone", details={"field": "at"})
+    rules = list(rules if rules is not None else WarningRule.objects.filter(enabled=True).order_by("code"))
+    for rule in rules:  # check every rule's parameters before anything is written
+        params_of(rule)
     rollup = None
     if not dry_run:
         rollup = hotspots.refresh_rollup(at=at)
         rollup["snapshot"] = hotspots.refresh_snapshot(at=at)
-    rules = list(rules if rules is not None else WarningRule.objects.filter(enabled=True).order_by("code"))
-    for rule in rules:  # check every rule's parameters before anything is written
-        params_of(rule)
     places = _Places()
     runs = []
     for rule in rules:

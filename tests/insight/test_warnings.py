@@ -9,7 +9,7 @@ import pytest
 from gridgov.cases.models import Case
 from gridgov.errors import InvalidInput
 from gridgov.insight import identity, warnings
-from gridgov.insight.models import EarlyWarning, WarningRule, WarningState
+from gridgov.insight.models import EarlyWarning, RollupState, WarningRule, WarningState
 from gridgov.privacy.models import AuditRecord
 from tests.factories import build_world
 
@@ -234,7 +234,7 @@ def test_bad_rule_parameters_are_refused_before_anything_is_written(w, params):
     rule(code, **params)
     with pytest.raises(InvalidInput):
         warnings.scan(at=AT)
-    assert not EarlyWarning.objects.exists()
+    assert not EarlyWarning.objects.exists() and not RollupState.objects.exists()
 
 
 def test_forced_severity_and_disabled_rules(w):

@@ -28,6 +28,7 @@ from gridgov.accounts.api import API_AUTH
 from gridgov.accounts.api import router as accounts_router
 from gridgov.cases.api import router as cases_router
 from gridgov.errors import DomainError
+from gridgov.insight.api import router as insight_router
 from gridgov.places.api import router as places_router
 
 logger = logging.getLogger("gridgov.api")
@@ -238,3 +239,4 @@ def health(request):
 api.add_router("/", accounts_router)
 api.add_router("/", places_router)
 api.add_router("/", cases_router)
+api.add_router("/", insight_router)

@@ -156,3 +156,56 @@ def on_timeline_entry(sender, instance, created, raw=False, **kwargs):
         suggestion.suggested_department = dept
         suggestion.department_followed = dept is not None and dept.pk == assignment.department_id
         suggestion.save(update_fields=["suggested_department", "department_followed"])
+
+
+# --- training data from the platform's own cases --------------------------------------------
+
+TRAINING_COLUMNS = ("title", "detail", "label", "number", "suggested", "confidence", "followed")
+
+
+def training_rows(*, all_categorised: bool = False, since=None):
+    """Rows in the `gridgov insight train --data` layout (title, detail, label; other columns are
+    ignored by training): every case whose suggestion the dispatcher accepted or corrected, the
+    label being the classifier label of the category they confirmed. `all_categorised` adds
+    every accepted case with a category, suggested or not. Merged and rejected cases are left out."""
+    from gridgov.cases.choices import Status
+    from gridgov.cases.models import Case
+
+    from .models import CaseSuggestion
+
+    labels: dict[int, str | None] = {}
+
+    def label_of(category):
+        if category.pk not in labels:
+            labels[category.pk] = label_for_category(category)
+        return labels[category.pk]
+
+    excluded = [Status.MERGED, Status.REJECTED]
+    decided = (
+        CaseSuggestion.objects.filter(decided_at__isnull=False, final_category__isnull=False)
+        .exclude(case__status__in=excluded)
+        .select_related("case", "final_category__parent__parent")
+        .order_by("case__reported_at", "case_id")
+    )
+    if since is not None:
+        decided = decided.filter(case__reported_at__gte=since)
+    seen = set()
+    for s in decided.iterator(chunk_size=1000):
+        seen.add(s.case_id)
+        yield {"title": s.case.title, "detail": s.case.description, "label": label_of(s.final_category),
+               "number": s.case.number, "suggested": s.label, "confidence": f"{s.confidence:.4f}",
+               "followed": "1" if s.followed else "0"}
+    if not all_categorised:
+        return
+    rest = (
+        Case.objects.filter(category__isnull=False, accepted_at__isnull=False).exclude(status__in=excluded)
+        .select_related("category__parent__parent").only("number", "title", "description", "category")
+        .order_by("reported_at", "pk")
+    )
+    if since is not None:
+        rest = rest.filter(reported_at__gte=since)
+    for case in rest.iterator(chunk_size=1000):
+        if case.pk in seen:
+            continue
+        yield {"title": case.title, "detail": case.description, "label": label_of(case.category), "number": case.number,
+               "suggested": "", "confidence": "", "followed": ""}

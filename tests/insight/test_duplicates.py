@@ -140,7 +140,7 @@ def test_without_location_same_grid_counts(w):
     first = report(w, lat=None, lon=None, grid=w.grids[0])
     same = report(w, lat=None, lon=None, grid=w.grids[0])
     elsewhere = report(w, lat=None, lon=None, grid=w.grids[1])
-    assert [c.case.pk for c in dup.find_duplicates(same)][0] == first.pk
+    assert dup.find_duplicates(same)[0].case.pk == first.pk
     assert dup.find_duplicates(same)[0].distance_m is None
     assert first.pk not in [c.case.pk for c in dup.find_duplicates(elsewhere)]
     # A located case also finds the unlocated ones filed under its grid.

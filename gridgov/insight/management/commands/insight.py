@@ -1,9 +1,11 @@
-"""gridgov insight train|classify|info
+"""gridgov insight train|classify|info|export-training|reindex-duplicates
 
     gridgov insight train --data FILE.csv [--out DIR] [--seed N]
     gridgov insight classify "文本" [--detail "…"] [--top 3]
     gridgov insight classify --csv IN.csv --out OUT.csv
     gridgov insight info
+    gridgov insight export-training [--out FILE.csv] [--all] [--since YYYY-MM-DD]
+    gridgov insight reindex-duplicates [--prune-only]
 
 `train` reads a CSV with columns title, detail, label (either text may be empty) and writes a
 model artefact with its metrics and training-data fingerprint (JSON) into the artefact
@@ -28,7 +30,7 @@ class Command(BaseCommand):
     help = "智能分析 · Insight: train the message classifier, classify messages"
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="action", metavar="{train,classify,info}")
+        sub = parser.add_subparsers(dest="action", metavar="{train,classify,info,export-training,reindex-duplicates}")
         sub.required = True
 
         train = sub.add_parser("train", help="train a model artefact from a labelled CSV (title, detail, label)")
@@ -48,9 +50,19 @@ class Command(BaseCommand):
         info = sub.add_parser("info", help="show the artefact in use and its metrics")
         info.add_argument("--model-dir", metavar="DIR", help="artefact directory to read")
 
+        ex = sub.add_parser("export-training", help="export accepted/corrected cases as training data (title, detail, label)")
+        ex.add_argument("--out", metavar="FILE.csv", help="where to write (default: standard output)")
+        ex.add_argument("--all", dest="all_categorised", action="store_true",
+                        help="also every accepted case with a category, suggested or not")
+        ex.add_argument("--since", metavar="YYYY-MM-DD", help="only cases reported on or after this day")
+
+        rx = sub.add_parser("reindex-duplicates", help="rebuild the duplicate keys of the open cases of the window")
+        rx.add_argument("--prune-only", action="store_true", help="only delete the keys of closed or too old cases")
+
     @domain_errors
     def handle(self, *args, action=None, **o):
-        return {"train": self._train, "classify": self._classify, "info": self._info}[action](**o)
+        return {"train": self._train, "classify": self._classify, "info": self._info,
+                "export-training": self._export_training, "reindex-duplicates": self._reindex}[action](**o)
 
     # --- train ---------------------------------------------------------------------------
 
@@ -132,3 +144,39 @@ class Command(BaseCommand):
         summary["training_data"] = {k: meta.get("training_data", {}).get(k) for k in ("sha256", "rows", "label_counts")}
         summary["cv"] = {k: meta.get("cv", {}).get(k) for k in ("macro_f1", "accuracy", "log_loss")}
         self.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2))
+
+    # --- training data and the duplicate index ---------------------------------------------
+
+    def _export_training(self, out=None, all_categorised=False, since=None, **_):
+        import io
+        from datetime import date, datetime, time
+
+        from django.utils import timezone
+
+        from gridgov.commandutils import write_output
+        from gridgov.insight import intake
+
+        start = None
+        if since:
+            try:
+                start = timezone.make_aware(datetime.combine(date.fromisoformat(since), time.min))
+            except ValueError:
+                raise CommandError(f"--since 日期格式应为 YYYY-MM-DD：{since} (bad date)") from None
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(intake.TRAINING_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        n = 0
+        for row in intake.training_rows(all_categorised=all_categorised, since=start):
+            writer.writerow(row)
+            n += 1
+        write_output(self, buf.getvalue(), out)
+        if out:
+            self.stdout.write(f"{n} rows → {out}")
+
+    def _reindex(self, prune_only=False, **_):
+        from gridgov.insight import duplicates
+
+        pruned = duplicates.prune()
+        self.stdout.write(f"{pruned} stale keys deleted")
+        if not prune_only:
+            self.stdout.write(f"{duplicates.reindex()} open cases indexed")

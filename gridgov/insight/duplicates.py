@@ -18,11 +18,12 @@ How a lookup stays O(1) whatever the number of cases:
    place bucket is a square cell of DUPLICATE_CELL_M metres (a case with a location) or the
    case's grid (else its region). Two cases share a key when one whole band agrees *and* they
    are in the same bucket.
-3. **One table, one query.** `DuplicateKey(case, key)` rows are written at intake (one
+3. **One table, index lookups.** `DuplicateKey(case, key)` rows are written at intake (one
    bulk INSERT). A lookup asks for the keys of the case's band values in its own cell and the
    eight around it (a radius up to the cell size is covered), and in its grid's bucket — one
-   indexed `key IN (…)` semi-join, filtered to open cases of the window — then scores the few
-   candidates exactly (Jaccard of the shingle sets, distance against the category's radius).
+   indexed `key IN (…)` query for the case ids, one primary-key query for those cases that are
+   open, in the window and visible to the user — then scores the few candidates exactly
+   (Jaccard of the shingle sets, distance against the category's radius).
 
 The index lives in the database, so every process sees the same truth; nothing is cached.
 Keys include SCHEME (the parameters' version): after a change of parameters old keys simply
@@ -42,9 +43,9 @@ from django.conf import settings
 from django.utils import timezone
 
 SCHEME = 1
-NUM_PERM = 64
 BANDS = 32
-ROWS = NUM_PERM // BANDS
+ROWS = 2  # band_values() packs two 32-bit values into one 64-bit word
+NUM_PERM = BANDS * ROWS
 # A title shorter than this many shingles gets the start of the description added.
 SHORT_TITLE = 6
 DESCRIPTION_CHARS = 30
@@ -96,7 +97,8 @@ def _params():
 
 _A, _B = _params()
 _C1, _C2, _C3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32)
+_S21, _S30, _S27, _S31, _S32 = np.uint64(21), np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32)
+_BAND_SALTS = np.array([_splitmix(0xBA4D + i) for i in range(BANDS)], dtype=np.uint64)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -139,27 +141,35 @@ def signature(sh: frozenset[str]) -> np.ndarray | None:
     if not sh:
         return None
     ids = np.fromiter(((ord(s[0]) << 21) | (ord(s[1]) if len(s) > 1 else 0) for s in sh), dtype=np.uint64, count=len(sh))
-    base = _mix(ids)
     with np.errstate(over="ignore"):
+        # One cheap premix spreads the code points over 64 bits, then multiply-add-shift per function.
+        base = (ids ^ (ids >> _S21)) * _C2
         hashed = (base[:, None] * _A[None, :] + _B[None, :]) >> _S32
     return hashed.min(axis=0)
 
 
 def band_values(sig: np.ndarray) -> np.ndarray:
-    """One 64-bit value per band (ROWS 32-bit values side by side, mixed)."""
+    """One 64-bit value per band: its ROWS (= 2) 32-bit values side by side."""
     bands = sig.reshape(BANDS, ROWS)
-    value = bands[:, 0].copy()
-    with np.errstate(over="ignore"):
-        for r in range(1, ROWS):
-            value = _mix(value) ^ bands[:, r]
-        return _mix(value ^ (np.arange(BANDS, dtype=np.uint64) << _S32))
+    return (bands[:, 0] << _S32) | bands[:, 1]
+
+
+def key_array(bands: np.ndarray, bucket: int) -> np.ndarray:
+    """The index keys of a text's bands in one place bucket, as int64 (all positive: 63 bits).
+    Each band has its own salt, so equal values in two bands never share a key."""
+    salt = np.uint64(_splitmix((bucket * 0x100 + SCHEME) & _M64))
+    return (_mix(bands ^ salt ^ _BAND_SALTS) >> np.uint64(1)).astype(np.int64)
 
 
 def keys_for(bands: np.ndarray, bucket: int) -> list[int]:
-    """The index keys of a text's bands in one place bucket: positive 63-bit integers."""
-    salt = np.uint64(_splitmix((bucket * 0x100 + SCHEME) & _M64))
-    mixed = _mix(bands ^ salt) >> np.uint64(1)
-    return [int(v) for v in mixed]
+    """key_array() as Python integers, for the database."""
+    return key_array(bands, bucket).tolist()
+
+
+def keys_in(bands: np.ndarray, buckets: list[int]) -> np.ndarray:
+    """The keys of a text in several buckets at once (a lookup's cells), flat int64."""
+    salts = np.array([_splitmix((b * 0x100 + SCHEME) & _M64) for b in buckets], dtype=np.uint64)
+    return (_mix(bands[None, :] ^ salts[:, None] ^ _BAND_SALTS[None, :]) >> np.uint64(1)).astype(np.int64).ravel()
 
 
 # --- place buckets --------------------------------------------------------------------------
@@ -308,13 +318,18 @@ def find_duplicates(case, *, user=None, limit: int = 10, window_days: int | None
     fp = Fingerprint.of(case.title, case.description)
     if fp.bands is None:
         return []
-    keys = []
-    for bucket in search_buckets(lat=case.lat, lon=case.lon, grid_id=case.grid_id, region_id=case.region_id, cell_m=cfg["cell_m"]):
-        keys.extend(keys_for(fp.bands, bucket))
+    buckets = search_buckets(lat=case.lat, lon=case.lon, grid_id=case.grid_id, region_id=case.region_id, cell_m=cfg["cell_m"])
+    keys = keys_in(fp.bands, buckets).tolist()
     since = (case.reported_at or timezone.now()) - timedelta(days=window_days or cfg["window_days"])
+    # Two index-driven queries: the keys give case ids (index on key), the ids give the cases (primary
+    # key). One semi-join would do, but planners may then walk every open case of the window.
+    ids = set(DuplicateKey.objects.filter(key__in=keys).values_list("case_id", flat=True))
+    ids.discard(case.pk)
+    if not ids:
+        return []
     qs = Case.objects.restrict(user) if user is not None else Case.objects.all()
     rows = list(
-        qs.filter(pk__in=DuplicateKey.objects.filter(key__in=keys).values("case_id"), is_open=True, reported_at__gte=since)
+        qs.filter(pk__in=ids, is_open=True, reported_at__gte=since)
         .exclude(pk=case.pk)
         .select_related("category")
         .only("number", "title", "description", "lat", "lon", "grid_id", "region_id", "status", "reported_at",

@@ -223,3 +223,9 @@ def test_api_duplicates_merge_and_every_reporter_is_told_at_closure(w, api):
     cs.verify_case(actor=w.users["worker"], case=survivor, passed=True)
     told = set(Notification.objects.filter(case=survivor, kind="closed").values_list("recipient__username", flat=True))
     assert {"resident", "resident2"} <= told
+
+
+def test_keys_in_many_buckets_equal_one_by_one():
+    fp = dup.Fingerprint.of("金山路路灯不亮已经三天")
+    many = dup.keys_in(fp.bands, [3, 99, 2**40]).tolist()
+    assert many == dup.keys_for(fp.bands, 3) + dup.keys_for(fp.bands, 99) + dup.keys_for(fp.bands, 2**40)

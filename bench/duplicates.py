@@ -263,9 +263,9 @@ def exact(i, texts, lat, lon, radius, cfg, *, naive=False):
     if naive:
         found = set()
         for j, text in enumerate(texts):
-            if j != i and dup.similarity(fp.shingles, dup.shingles(text)) >= cfg["min_similarity"]:
-                if dup.distance_m(lat[i], lon[i], lat[j], lon[j]) <= r:
-                    found.add(j)
+            if (j != i and dup.similarity(fp.shingles, dup.shingles(text)) >= cfg["min_similarity"]
+                    and dup.distance_m(lat[i], lon[i], lat[j], lon[j]) <= r):
+                found.add(j)
         return found
     dlat = np.radians(lat - lat[i])
     dlon = np.radians(lon - lon[i])
@@ -293,7 +293,7 @@ def generated_eval(n: int, queries: int, brute: int, seed: int = 0) -> dict:
     sample = rng.sample(range(n), min(queries, n))
     for i in sample[:50]:  # warm-up
         lookup(i, texts, lat, lon, radius, index, cfg)
-    times, cpu, cands, tp, predicted, truth, lsh_in_exact, exact_total = [], [], [], 0, 0, 0, 0, 0
+    times, cpu, tp, predicted, truth, lsh_in_exact, exact_total = [], [], 0, 0, 0, 0, 0
     for i in sample:
         t, c = time.perf_counter(), time.thread_time()
         found = lookup(i, texts, lat, lon, radius, index, cfg)
@@ -313,7 +313,7 @@ def generated_eval(n: int, queries: int, brute: int, seed: int = 0) -> dict:
         brute_times.append(time.perf_counter() - t)
     lsh = _ms(times)
     result = {
-        "cases": n, "problems": problems, "queries": len(sample), "keys": int(len(index.keys)),
+        "cases": n, "problems": problems, "queries": len(sample), "keys": len(index.keys),
         "index_build_us_per_case": round(build / n * 1e6, 1),
         "lookup": lsh, "lookup_cpu": _ms(cpu), "load_average": os.getloadavg()[0], "precision": round(tp / predicted, 4) if predicted else None, "recall": round(tp / truth, 4) if truth else None,
         "lsh_recall_of_exact_rule": round(lsh_in_exact / exact_total, 4) if exact_total else None,
@@ -329,10 +329,11 @@ def generated_eval(n: int, queries: int, brute: int, seed: int = 0) -> dict:
 
 def db_eval(url: str, n: int, queries: int, seed: int = 0) -> dict:
     _django(url)
+    from datetime import timedelta
+
     from django.core.management import call_command
     from django.db import connection, transaction
     from django.utils import timezone
-    from datetime import timedelta
 
     call_command("migrate", verbosity=0)
     from gridgov.cases import services as cs
@@ -345,7 +346,7 @@ def db_eval(url: str, n: int, queries: int, seed: int = 0) -> dict:
         world = build_world()
     cfg = dup._defaults()
     titles = sorted({r["留言主题"].strip() for r in _messages() if r["留言主题"].strip()})
-    texts, lat, lon, radius, problem, _ = generate_city(n, titles, seed)
+    texts, lat, lon, _radius, _problem, _ = generate_city(n, titles, seed)
     # Squeeze the city into the small world's four grids (118.50–118.53 × 24.90–24.92: the first three grids) so that
     # every case is inside a grid, keeping the cases' relative density per square kilometre.
     lat = np.clip(24.90 + (lat - LAT0) * 0.02 / (LAT1 - LAT0), 24.9001, 24.9199)

@@ -185,7 +185,16 @@ def paraphrase(title: str, rng: random.Random) -> str:
     return s
 
 
-def generate_city(n: int, titles: list[str], seed: int = 0):
+def paraphrase_heavy(title: str, rng: random.Random) -> str:
+    """Two rounds of edits and the two halves swapped: reporters who word it differently."""
+    s = paraphrase(paraphrase(title, rng), rng)
+    if len(s) > 10:
+        cut = rng.randrange(4, len(s) - 4)
+        s = s[cut:] + s[:cut]
+    return s
+
+
+def generate_city(n: int, titles: list[str], seed: int = 0, heavy: bool = False):
     rng = random.Random(seed)
     texts, lat, lon, radius, problem = [], np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
     i = p = 0
@@ -201,7 +210,7 @@ def generate_city(n: int, titles: list[str], seed: int = 0):
             d, bearing = rng.uniform(0, r / 2), rng.uniform(0, 2 * math.pi)
             lat[i] = plat + d * math.cos(bearing) / 111_320
             lon[i] = plon + d * math.sin(bearing) / (111_320 * math.cos(math.radians(plat)))
-            texts.append(paraphrase(base, rng))
+            texts.append(paraphrase_heavy(base, rng) if heavy else paraphrase(base, rng))
             radius[i], problem[i] = r, p
             i += 1
         p += 1
@@ -235,7 +244,7 @@ class MemoryIndex:
         return np.unique(np.concatenate(hits)) if hits else np.empty(0, dtype=np.int32)
 
 
-def lookup(i, texts, lat, lon, radius, index, cfg):
+def lookup(i, texts, lat, lon, radius, index, cfg, seen=None):
     """The production rule on the in-memory index: what find_duplicates() does around its query."""
     from gridgov.insight import duplicates as dup
 
@@ -244,7 +253,10 @@ def lookup(i, texts, lat, lon, radius, index, cfg):
         return set()
     wanted = dup.keys_in(fp.bands, dup.search_buckets(lat=lat[i], lon=lon[i], grid_id=None, region_id=None, cell_m=cfg["cell_m"]))
     found = set()
-    for j in index.candidates(wanted).tolist():
+    candidates = index.candidates(wanted).tolist()
+    if seen is not None:
+        seen.append(len(candidates))
+    for j in candidates:
         if j == i:
             continue
         v = dup.judge(fp, dup.shingles(texts[j]), here=(lat[i], lon[i]), there=(lat[j], lon[j]),
@@ -274,13 +286,13 @@ def exact(i, texts, lat, lon, radius, cfg, *, naive=False):
     return {int(j) for j in near if j != i and dup.similarity(fp.shingles, dup.shingles(texts[j])) >= cfg["min_similarity"]}
 
 
-def generated_eval(n: int, queries: int, brute: int, seed: int = 0) -> dict:
+def generated_eval(n: int, queries: int, brute: int, seed: int = 0, heavy: bool = False) -> dict:
     from gridgov.insight import duplicates as dup
 
     cfg = dup._defaults()
     titles = sorted({r["留言主题"].strip() for r in _messages() if r["留言主题"].strip()})
     t0 = time.perf_counter()
-    texts, lat, lon, radius, problem, problems = generate_city(n, titles, seed)
+    texts, lat, lon, radius, problem, problems = generate_city(n, titles, seed, heavy=heavy)
     print(f"  generated {n:,} cases of {problems:,} problems in {time.perf_counter() - t0:.0f} s", flush=True)
     t0 = time.perf_counter()
     index = MemoryIndex(texts, lat, lon, cfg["cell_m"])
@@ -293,10 +305,10 @@ def generated_eval(n: int, queries: int, brute: int, seed: int = 0) -> dict:
     sample = rng.sample(range(n), min(queries, n))
     for i in sample[:50]:  # warm-up
         lookup(i, texts, lat, lon, radius, index, cfg)
-    times, cpu, tp, predicted, truth, lsh_in_exact, exact_total = [], [], 0, 0, 0, 0, 0
+    times, cpu, seen, tp, predicted, truth, lsh_in_exact, exact_total = [], [], [], 0, 0, 0, 0, 0
     for i in sample:
         t, c = time.perf_counter(), time.thread_time()
-        found = lookup(i, texts, lat, lon, radius, index, cfg)
+        found = lookup(i, texts, lat, lon, radius, index, cfg, seen)
         cpu.append(time.thread_time() - c)
         times.append(time.perf_counter() - t)
         true = set(by_problem[int(problem[i])]) - {i}
@@ -315,6 +327,8 @@ def generated_eval(n: int, queries: int, brute: int, seed: int = 0) -> dict:
     result = {
         "cases": n, "problems": problems, "queries": len(sample), "keys": len(index.keys),
         "index_build_us_per_case": round(build / n * 1e6, 1),
+        "paraphrase": "heavy" if heavy else "mild",
+        "candidates_per_lookup": {"mean": round(statistics.mean(seen), 1), "p99": sorted(seen)[int(len(seen) * 0.99)], "max": max(seen)},
         "lookup": lsh, "lookup_cpu": _ms(cpu), "load_average": os.getloadavg()[0], "precision": round(tp / predicted, 4) if predicted else None, "recall": round(tp / truth, 4) if truth else None,
         "lsh_recall_of_exact_rule": round(lsh_in_exact / exact_total, 4) if exact_total else None,
         "brute_force_median_ms": round(statistics.median(brute_times) * 1000, 1) if brute_times else None,
@@ -414,6 +428,7 @@ def main(argv=None):
     ap.add_argument("--brute", type=int, default=3)
     ap.add_argument("--db-cases", type=int, default=50_000)
     ap.add_argument("--postgres", action="store_true")
+    ap.add_argument("--heavy", action="store_true", help="generated reports worded more differently")
     ap.add_argument("--skip-text", action="store_true")
     ap.add_argument("--skip-generated", action="store_true")
     ap.add_argument("--skip-db", action="store_true")
@@ -431,11 +446,12 @@ def main(argv=None):
             print(f"  Jaccard ≥ {t}: precision {m['precision']}, recall {m['recall']} (LSH keeps {m['lsh_recall_of_rule']} of the rule's pairs)")
     if not args.skip_generated:
         print(f"2. generated cases with locations ({args.cases:,})")
-        g = figures["generated"] = generated_eval(args.cases, args.queries, args.brute)
+        g = figures["generated"] = generated_eval(args.cases, args.queries, args.brute, heavy=args.heavy)
         print(f"  lookup median {g['lookup']['median_ms']} ms, p99 {g['lookup']['p99_ms']} ms (CPU median "
               f"{g['lookup_cpu']['median_ms']} ms, load average {g['load_average']:.1f}); precision {g['precision']}, "
               f"recall {g['recall']}; LSH keeps {g['lsh_recall_of_exact_rule']} of the exact rule's pairs; "
-              f"brute force {g['brute_force_median_ms']} ms (×{g.get('ratio_brute_over_lsh')})")
+              f"brute force {g['brute_force_median_ms']} ms (×{g.get('ratio_brute_over_lsh')}); "
+              f"candidates per lookup {g['candidates_per_lookup']}")
     if not args.skip_db:
         from _harness import run_child, with_throwaway_pg
 

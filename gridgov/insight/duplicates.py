@@ -296,6 +296,19 @@ def index_case(case, *, fingerprint: Fingerprint | None = None) -> int:
     return BANDS
 
 
+def _case_ids_for(keys: list[int]) -> set[int]:
+    """The cases filed under any of these keys: one indexed query. Plain SQL because the ORM
+    spends more time preparing 320 integer parameters than the database spends answering."""
+    from django.db import connection
+
+    from .models import DuplicateKey
+
+    table = connection.ops.quote_name(DuplicateKey._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT case_id FROM {table} WHERE key IN ({', '.join(['%s'] * len(keys))})", keys)
+        return {row[0] for row in cursor.fetchall()}
+
+
 @dataclass(frozen=True)
 class Candidate:
     case: object  # gridgov.cases.models.Case
@@ -308,11 +321,10 @@ class Candidate:
 def find_duplicates(case, *, user=None, limit: int = 10, window_days: int | None = None) -> list[Candidate]:
     """Open cases of the window that look like duplicates of `case`, best first.
 
-    With `user`, only cases that user may see (`Case.objects.restrict(user)`). One query for the
-    candidates; their texts are scored in the process."""
+    With `user`, only cases that user may see (`Case.objects.restrict(user)`). One indexed query
+    for the case ids under the keys, one for those cases; their texts are scored in the process."""
     from gridgov.cases.models import Case
 
-    from .models import DuplicateKey
 
     cfg = _defaults()
     fp = Fingerprint.of(case.title, case.description)
@@ -323,7 +335,7 @@ def find_duplicates(case, *, user=None, limit: int = 10, window_days: int | None
     since = (case.reported_at or timezone.now()) - timedelta(days=window_days or cfg["window_days"])
     # Two index-driven queries: the keys give case ids (index on key), the ids give the cases (primary
     # key). One semi-join would do, but planners may then walk every open case of the window.
-    ids = set(DuplicateKey.objects.filter(key__in=keys).values_list("case_id", flat=True))
+    ids = _case_ids_for(keys)
     ids.discard(case.pk)
     if not ids:
         return []

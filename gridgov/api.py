@@ -29,6 +29,7 @@ from gridgov.accounts.api import router as accounts_router
 from gridgov.cases.api import router as cases_router
 from gridgov.errors import DomainError
 from gridgov.insight.api import router as insight_router
+from gridgov.insight.case_api import router as insight_case_router
 from gridgov.places.api import router as places_router
 
 logger = logging.getLogger("gridgov.api")
@@ -240,3 +241,4 @@ api.add_router("/", accounts_router)
 api.add_router("/", places_router)
 api.add_router("/", cases_router)
 api.add_router("/", insight_router)
+api.add_router("/", insight_case_router)

@@ -205,6 +205,16 @@ GRIDGOV = {
         "ROLLUP_REFRESH_DAYS": int(os.environ.get("GRIDGOV_ROLLUP_REFRESH_DAYS", "7")),
         "SCAN_INTERVAL_SECONDS": int(os.environ.get("GRIDGOV_INSIGHT_SCAN_INTERVAL", "900")),
     },
+    # Insight at intake (docs/insight.md): the classifier's suggestion for "uncategorised" cases,
+    # "always" or "off"; the duplicate keys filed in the same transaction.
+    "INSIGHT_SUGGEST_AT_INTAKE": os.environ.get("GRIDGOV_INSIGHT_SUGGEST_AT_INTAKE", "uncategorised"),
+    "DUPLICATE_INDEX_AT_INTAKE": _env_bool("GRIDGOV_DUPLICATE_INDEX_AT_INTAKE", True),
+    # Candidate duplicates: open cases of the last N days, within the category's radius (capped
+    # at the cell size), with text similarity (Jaccard of bigrams) at least this.
+    "DUPLICATE_WINDOW_DAYS": int(os.environ.get("GRIDGOV_DUPLICATE_WINDOW_DAYS", "90")),
+    "DUPLICATE_CELL_M": float(os.environ.get("GRIDGOV_DUPLICATE_CELL_M", "300")),
+    "DUPLICATE_DEFAULT_RADIUS_M": float(os.environ.get("GRIDGOV_DUPLICATE_DEFAULT_RADIUS_M", "100")),
+    "DUPLICATE_MIN_SIMILARITY": float(os.environ.get("GRIDGOV_DUPLICATE_MIN_SIMILARITY", "0.2")),
 }
 
 # --- security: headers, TLS, cookies, rate limits (gridgov.security; `gridgov check --deploy` reviews them) ---

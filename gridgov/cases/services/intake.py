@@ -16,6 +16,7 @@ from ..models import (
     Category,
 )
 from ..photos import validate_photos
+from ..signals import case_reported
 from ._base import (
     INTAKE_LEVEL,
     S,
@@ -126,6 +127,7 @@ def _create_reported(*, actor, photos, number, channel, title, description, cate
     _save_photos(case, actor, photos, PhotoKind.REPORT)
     entry = _record(case, actor, "report", "", data={"channel": channel, "grid": grid.code if grid else None})
     case._new_timeline = [entry]  # the answer shows it without reading it back
+    case_reported.send(sender=Case, case=case)
     return case
 
 

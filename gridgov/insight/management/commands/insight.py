@@ -1,10 +1,12 @@
-"""gridgov insight train|classify|info
+"""gridgov insight train|classify|info|scan|export-training|reindex-duplicates
 
     gridgov insight train --data FILE.csv [--out DIR] [--seed N]
     gridgov insight classify "文本" [--detail "…"] [--top 3]
     gridgov insight classify --csv IN.csv --out OUT.csv
     gridgov insight info
     gridgov insight scan [--dry-run] [--at ISO] [--json] [--rebuild-rollup]
+    gridgov insight export-training [--out FILE.csv] [--all] [--since YYYY-MM-DD]
+    gridgov insight reindex-duplicates [--prune-only]
 
 `train` reads a CSV with columns title, detail, label (either text may be empty) and writes a
 model artefact with its metrics and training-data fingerprint (JSON) into the artefact
@@ -31,7 +33,7 @@ class Command(BaseCommand):
     help = "智能分析 · Insight: train the message classifier, classify messages"
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="action", metavar="{train,classify,info,scan}")
+        sub = parser.add_subparsers(dest="action", metavar="{train,classify,info,scan,export-training,reindex-duplicates}")
         sub.required = True
 
         train = sub.add_parser("train", help="train a model artefact from a labelled CSV (title, detail, label)")
@@ -51,11 +53,21 @@ class Command(BaseCommand):
         info = sub.add_parser("info", help="show the artefact in use and its metrics")
         info.add_argument("--model-dir", metavar="DIR", help="artefact directory to read")
 
+        ex = sub.add_parser("export-training", help="export accepted/corrected cases as training data (title, detail, label)")
+        ex.add_argument("--out", metavar="FILE.csv", help="where to write (default: standard output)")
+        ex.add_argument("--all", dest="all_categorised", action="store_true",
+                        help="also every accepted case with a category, suggested or not")
+        ex.add_argument("--since", metavar="YYYY-MM-DD", help="only cases reported on or after this day")
+
+        rx = sub.add_parser("reindex-duplicates", help="rebuild the duplicate keys of the open cases of the window")
+        rx.add_argument("--prune-only", action="store_true", help="only delete the keys of closed or too old cases")
+
         self._add_scan_arguments(sub)
 
     @domain_errors
     def handle(self, *args, action=None, **o):
-        return {"train": self._train, "classify": self._classify, "info": self._info, "scan": self._scan}[action](**o)
+        return {"train": self._train, "classify": self._classify, "info": self._info, "scan": self._scan,
+                "export-training": self._export_training, "reindex-duplicates": self._reindex}[action](**o)
 
     # --- train ---------------------------------------------------------------------------
 
@@ -195,3 +207,39 @@ class Command(BaseCommand):
         for r in rows:
             counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
         self.stdout.write(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+
+    # --- training data and the duplicate index ---------------------------------------------
+
+    def _export_training(self, out=None, all_categorised=False, since=None, **_):
+        import io
+        from datetime import date, datetime, time
+
+        from django.utils import timezone
+
+        from gridgov.commandutils import write_output
+        from gridgov.insight import intake
+
+        start = None
+        if since:
+            try:
+                start = timezone.make_aware(datetime.combine(date.fromisoformat(since), time.min))
+            except ValueError:
+                raise CommandError(f"--since 日期格式应为 YYYY-MM-DD：{since} (bad date)") from None
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(intake.TRAINING_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        n = 0
+        for row in intake.training_rows(all_categorised=all_categorised, since=start):
+            writer.writerow(row)
+            n += 1
+        write_output(self, buf.getvalue(), out)
+        if out:
+            self.stdout.write(f"{n} rows → {out}")
+
+    def _reindex(self, prune_only=False, **_):
+        from gridgov.insight import duplicates
+
+        pruned = duplicates.prune()
+        self.stdout.write(f"{pruned} stale keys deleted")
+        if not prune_only:
+            self.stdout.write(f"{duplicates.reindex()} open cases indexed")

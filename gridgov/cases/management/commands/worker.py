@@ -10,6 +10,8 @@ is already waiting in the queue, so several workers, or a slow sweep, do not pil
 up; sweeps are idempotent anyway. The tasks themselves run in the worker loop like any
 other task. Run extra workers with --no-sweep if one scheduler is enough. With
 --reload (the default under DEBUG) only the reloaded child process schedules.
+The same thread enqueues the signed audit checkpoint every
+``GRIDGOV["AUDIT"]["CHECKPOINT_INTERVAL"]`` seconds (``gridgov.privacy.tasks``).
 """
 
 import logging
@@ -43,21 +45,41 @@ def enqueue_sweep() -> bool:
     return True
 
 
-class SweepScheduler(threading.Thread):
-    """Enqueues the SLA sweep every ``interval`` seconds until stopped."""
+def enqueue_audit_checkpoint() -> bool:
+    """Enqueue a signed audit checkpoint unless one is already waiting."""
+    from django_tasks_db.models import DBTaskResult
 
-    def __init__(self, interval: float):
+    from gridgov.privacy.tasks import audit_checkpoint
+
+    if DBTaskResult.objects.ready().filter(task_path=audit_checkpoint.module_path).exists():
+        return False
+    audit_checkpoint.enqueue()
+    return True
+
+
+class SweepScheduler(threading.Thread):
+    """Enqueues the SLA sweep every ``interval`` seconds, and the audit checkpoint every
+    ``checkpoint_interval`` seconds, until stopped."""
+
+    def __init__(self, interval: float, checkpoint_interval: float | None = None):
         super().__init__(name="gridgov-sla-scheduler", daemon=True)
         self.interval = interval
+        self.checkpoint_interval = checkpoint_interval
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        import time
+
+        next_checkpoint = time.monotonic() + (self.checkpoint_interval or 0)
         while not self.stopped.wait(self.interval):
             try:
                 close_old_connections()
                 enqueue_sweep()
+                if self.checkpoint_interval and time.monotonic() >= next_checkpoint:
+                    next_checkpoint = time.monotonic() + self.checkpoint_interval
+                    enqueue_audit_checkpoint()
             except Exception:  # the database may be briefly away: try again next time
-                logger.exception("could not enqueue the SLA sweep")
+                logger.exception("could not enqueue the SLA sweep or the audit checkpoint")
             finally:
                 connections.close_all()
 
@@ -89,7 +111,9 @@ class Command(DbWorkerCommand):
         if not no_sweep and (not reloading or os.environ.get(DJANGO_AUTORELOAD_ENV) == "true"):
             enqueue_sweep()
             if not options.get("batch"):
-                scheduler = SweepScheduler(interval)
+                from django.conf import settings
+
+                scheduler = SweepScheduler(interval, settings.GRIDGOV["AUDIT"]["CHECKPOINT_INTERVAL"])
                 scheduler.start()
             self._warn_calendar()
         try:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
+from typing import Annotated
 
 from django.http import HttpResponse
 from django.utils import timezone
-from typing import Annotated
-
 from ninja import Field, Path, Query, Router, Schema
 from pydantic import field_validator
 

@@ -281,7 +281,7 @@ def verify(*, key: bytes | None = None, max_problems: int = 1000) -> Report:
         report.chains += 1
         anchor = anchors.get(chain)
         expected, prev_stored, prev_computed = (anchor.seq + 1, anchor.hash, anchor.hash) if anchor else (1, "", "")
-        prev_id = 0
+        prev_id, prev_intact = 0, True
         rows = AuditRecord.objects.filter(chain=chain, seq__gte=expected).order_by("seq").values_list(*_VERIFY_FIELDS)
         last_seq, last_hash = expected - 1, prev_stored
         for values in rows.iterator(chunk_size=5000):
@@ -290,15 +290,20 @@ def verify(*, key: bytes | None = None, max_problems: int = 1000) -> Report:
             row = dict(zip(_VERIFY_FIELDS, values, strict=True))
             report.records += 1
             rid, seq = row["id"], row["seq"]
-            computed = record_hash(row["prev_hash"], row, hash_alg(row["hash"]))
+            try:
+                computed = record_hash(row["prev_hash"], row, hash_alg(row["hash"]))
+            except ValueError:  # an unknown algorithm prefix: the stored hash itself was edited
+                computed = None
+            intact = computed == row["hash"]
             if seq != expected:
                 problems.append(Problem(
                     "gap", chain, expected, rid,
                     f"chain {chain}: seq {expected}…{seq - 1} missing (deleted) before record #{rid}",
                 ))
-            elif computed != row["hash"]:
+            elif not intact:
                 problems.append(Problem("altered", chain, seq, rid, f"record #{rid} (chain {chain}, seq {seq}) was altered"))
-            elif row["prev_hash"] not in (prev_stored, prev_computed):
+            # Behind an altered row the link cannot be judged (its true hash is unknown); that row is already named.
+            elif prev_intact and row["prev_hash"] not in (prev_stored, prev_computed):
                 problems.append(Problem(
                     "link", chain, seq, rid, f"record #{rid} (chain {chain}, seq {seq}) does not follow its predecessor",
                 ))
@@ -306,7 +311,7 @@ def verify(*, key: bytes | None = None, max_problems: int = 1000) -> Report:
                 problems.append(Problem(
                     "order", chain, seq, rid, f"record #{rid} (chain {chain}, seq {seq}) is out of insertion order",
                 ))
-            expected, prev_stored, prev_computed, prev_id = seq + 1, row["hash"], computed, rid
+            expected, prev_stored, prev_computed, prev_id, prev_intact = seq + 1, row["hash"], computed, rid, intact
             last_seq, last_hash = seq, row["hash"]
         heads[chain] = (last_seq, last_hash)
         for cp in checkpoints.get(chain, []):

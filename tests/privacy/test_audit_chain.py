@@ -1,5 +1,6 @@
 """The audit record's content, the hash chains, checkpoints and `gridgov audit verify`."""
 
+import itertools
 import threading
 
 import pytest
@@ -24,7 +25,7 @@ def test_records_link_into_a_chain_that_verifies():
     records = _write(5)
     assert [r.seq for r in records] == [1, 2, 3, 4, 5]  # one thread keeps to one chain
     assert records[0].prev_hash == ""
-    for before, after in zip(records, records[1:], strict=False):
+    for before, after in itertools.pairwise(records):
         assert after.prev_hash == before.hash and after.chain == before.chain
     stored = AuditRecord.objects.get(pk=records[2].pk)
     assert stored.hash == records[2].hash and stored.hash.startswith("sha256:")

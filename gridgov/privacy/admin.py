@@ -6,6 +6,7 @@ from .models import AuditCheckpoint, AuditRecord
 
 
 class ReadOnlyAuditAdmin(admin.ModelAdmin):
+    actions = None
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -23,9 +24,6 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
-
-    def get_actions(self, request):
-        return {}
 
 
 @admin.register(AuditRecord)

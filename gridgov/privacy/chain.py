@@ -15,7 +15,8 @@ process remembers each chain's last (seq, hash) as a hint. The append is ONE sta
 
 It inserts only if the hint is right; if another writer got there first (conflict) or
 the hint is stale (predecessor missing, e.g. rolled back), nothing is inserted, and the
-writer reads the chain's real head and tries again. Writers on different chains never
+writer moves to another chain (so writers that collided spread out), reads its head and
+tries again. Writers on different chains never
 wait for each other; two on the same chain wait on the unique index entry until the
 first commits — that is the only serialisation, and it is per chain.
 
@@ -99,6 +100,16 @@ def pick_chain() -> int:
     return mine[1]
 
 
+def _hop(current: int) -> int:
+    count = audit_settings()["CHAINS"]
+    if count < 2:
+        return current
+    other = random.randrange(count - 1)
+    other += other >= current
+    _local.chain = (os.getpid(), other)
+    return other
+
+
 def _head(cursor, table: str, chain: int) -> tuple[int, str]:
     cursor.execute(f"SELECT seq, hash FROM {table} WHERE chain = %s ORDER BY seq DESC LIMIT 1", [chain])
     row = cursor.fetchone()
@@ -115,6 +126,27 @@ def _insert_sql(connection, table: str) -> str:
     )
 
 
+# PostgreSQL: Django sends every statement as fresh text with the values inlined (client-side
+# binding), and the INSERT … SELECT … ON CONFLICT costs more to plan and to quote than to run.
+# The append alone goes through a server-side-binding cursor that prepares it once per
+# database session (psycopg's prepared-statement cache), wrapped by Django as usual (query
+# log, error translation): still one statement per record, much less CPU.
+_cursor_class = None
+
+
+def _prepared_cursor(connection):
+    global _cursor_class
+    if _cursor_class is None:
+        import psycopg
+
+        class PreparedCursor(psycopg.Cursor):
+            def execute(self, query, params=None, *, prepare=None, binary=None):
+                return super().execute(query, params, prepare=True, binary=binary)
+
+        _cursor_class = PreparedCursor
+    return connection._prepare_cursor(_cursor_class(connection.connection))
+
+
 def append(values: dict) -> AuditRecord:
     """Write one record (values: every canonical field but chain and seq) onto a chain."""
     alias = router.db_for_write(AuditRecord)
@@ -126,27 +158,37 @@ def append(values: dict) -> AuditRecord:
     at_db = connection.ops.adapt_datetimefield_value(values["at"])
     head = _heads.get((alias, chain))
     with connection.cursor() as cursor:
-        for _ in range(MAX_ATTEMPTS):
-            if head is None:
-                head = _head(cursor, table, chain)
-            seq, prev = head[0] + 1, head[1]
-            record = {**values, "chain": chain, "seq": seq}
-            digest = record_hash(prev, record, alg)
-            params = [
-                at_db if c == "at" else json.dumps(record[c], ensure_ascii=False) if c in ("fields", "data") else record[c]
-                for c in CANONICAL_FIELDS
-            ] + [prev, digest]
-            if seq == 1:
-                guard, guard_params = f"NOT EXISTS (SELECT 1 FROM {table} WHERE chain = %s)", [chain]
-            else:
-                guard = f"EXISTS (SELECT 1 FROM {table} WHERE chain = %s AND seq = %s AND hash = %s)"
-                guard_params = [chain, head[0], prev]
-            cursor.execute(sql.format(guard=guard), params + guard_params)
-            row = cursor.fetchone()
-            if row is not None:
-                _heads[(alias, chain)] = (seq, digest)
-                return AuditRecord(id=row[0], prev_hash=prev, hash=digest, **record)
-            head = None  # another writer moved the head, or ours was rolled back: re-read
+        insert_cursor = _prepared_cursor(connection) if connection.vendor == "postgresql" else None
+        try:
+            return _append(cursor, insert_cursor or cursor, sql, table, alias, chain, values, alg, at_db, head)
+        finally:
+            if insert_cursor is not None:
+                insert_cursor.close()
+
+
+def _append(cursor, target, sql, table, alias, chain, values, alg, at_db, head) -> AuditRecord:
+    for _ in range(MAX_ATTEMPTS):
+        if head is None:
+            head = _head(cursor, table, chain)
+        seq, prev = head[0] + 1, head[1]
+        record = {**values, "chain": chain, "seq": seq}
+        digest = record_hash(prev, record, alg)
+        params = [
+            at_db if c == "at" else json.dumps(record[c], ensure_ascii=False) if c in ("fields", "data") else record[c]
+            for c in CANONICAL_FIELDS
+        ] + [prev, digest]
+        if seq == 1:
+            target.execute(sql.format(guard=f"NOT EXISTS (SELECT 1 FROM {table} WHERE chain = %s)"), [*params, chain])
+        else:
+            guard = f"EXISTS (SELECT 1 FROM {table} WHERE chain = %s AND seq = %s AND hash = %s)"
+            target.execute(sql.format(guard=guard), [*params, chain, head[0], prev])
+        row = target.fetchone()
+        if row is not None:
+            _heads[(alias, chain)] = (seq, digest)
+            return AuditRecord(id=row[0], prev_hash=prev, hash=digest, **record)
+        # Another writer moved the head (or ours was rolled back): move this thread to another
+        # chain, so writers that collided spread out instead of queueing behind each other.
+        chain, head = _hop(chain), None
     raise RuntimeError(f"audit chain {chain}: no free position after {MAX_ATTEMPTS} attempts")
 
 

@@ -57,20 +57,25 @@ def test_a_stale_head_hint_after_a_rollback_heals():
     with pytest.raises(RuntimeError), transaction.atomic():
         _write(2)  # the process now believes the head is seq 3 …
         raise RuntimeError("business failure")
-    again = _write(1)[0]  # … but seq 2 and 3 were rolled back
-    assert (again.chain, again.seq, again.prev_hash) == (first.chain, 2, first.hash)
+    again = _write(1)[0]  # … but seq 2 and 3 were rolled back: the writer re-reads (on another chain)
+    assert again.chain != first.chain and again.seq == 1 and again.prev_hash == ""
+    assert not AuditRecord.objects.filter(chain=first.chain, seq__gt=1).exists()
     assert chain.verify().ok
 
 
-def test_a_head_moved_by_another_process_is_re_read(monkeypatch):
+def test_a_head_moved_by_another_process_is_re_read_and_the_writer_moves_on():
     mine = _write(1)[0]
     # Another process appends to the same chain: our hint is now one behind.
     chain.forget_heads()
     other = audit(actor=None, action="test.other", object_type="t", object_id="x")
     assert other.chain == mine.chain
     chain._heads[("default", mine.chain)] = (mine.seq, mine.hash)
-    third = _write(1)[0]
-    assert third.seq == other.seq + 1 and third.prev_hash == other.hash
+    with CaptureQueriesContext(connection) as queries:
+        third = _write(1)[0]
+    assert third.chain != mine.chain  # collided writers spread out over the chains
+    assert len(queries) == 3  # the refused INSERT, the new chain's head, the INSERT
+    fourth = _write(1)[0]
+    assert (fourth.chain, fourth.seq, fourth.prev_hash) == (third.chain, third.seq + 1, third.hash)
     assert chain.verify().ok
 
 

@@ -17,14 +17,14 @@ a new migration that re-installs it.
 TABLES = ("privacy_auditrecord", "privacy_auditcheckpoint")
 MIN_RETENTION_DAYS = 180
 
-PG_FUNCTION = f"""
+PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION gridgov_audit_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     gate text := coalesce(current_setting('gridgov.audit_gate', true), '');
 BEGIN
     IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'privacy_auditrecord' AND gate LIKE 'purge:%'
        AND OLD.at < substr(gate, 7)::timestamptz
-       AND OLD.at < now() - interval '{MIN_RETENTION_DAYS} days' THEN
+       AND OLD.at < now() - interval '__MIN_DAYS__ days' THEN
         RETURN OLD;
     END IF;
     IF TG_OP = 'TRUNCATE' THEN
@@ -36,7 +36,7 @@ BEGIN
     RAISE EXCEPTION 'gridgov: the audit log is append-only (% on % refused)', TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'insufficient_privilege';
 END $$;
-"""
+""".replace("__MIN_DAYS__", str(MIN_RETENTION_DAYS))
 
 
 def _pg_statements(table: str) -> list[str]:

@@ -31,6 +31,8 @@ from gridgov.errors import DomainError
 from gridgov.insight.api import router as insight_router
 from gridgov.insight.case_api import router as insight_case_router
 from gridgov.places.api import router as places_router
+from gridgov.privacy.audit_api import router as audit_router
+from gridgov.privacy.services import audit
 
 logger = logging.getLogger("gridgov.api")
 
@@ -84,6 +86,8 @@ api = GridgovAPI(
 
 
 def error_response(request, status: int, code: str, message_zh: str, message_en: str, details: dict | None = None):
+    if status in (403, 404):
+        _audit_denial(request, status, code)
     body = {"error": {"code": code, "message_zh": message_zh, "message_en": message_en, "details": details or {}}}
     return api.create_response(request, body, status=status)
 
@@ -144,8 +148,34 @@ def _field_errors(errors) -> list[dict]:
     return fields
 
 
+def _audit_denial(request, status: int, code: str) -> None:
+    """An authenticated caller refused (403) or sent to "does not exist" (404, also what an
+    out-of-jurisdiction object answers) leaves an access-control failure record (R14).
+    Anonymous probes and unknown routes do not: they have no actor to account for."""
+    if getattr(request, "_gridgov_denial_audited", False):
+        return
+    user = getattr(request, "auth", None)
+    if user is None or not getattr(user, "pk", None):
+        user = getattr(request, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False) or code == "not_found" and _route_unknown(request):
+        return
+    request._gridgov_denial_audited = True
+    try:
+        audit(actor=user, action="access.denied", object_type="api.request", object_id=request.method,
+              result="failure", data={"status": status, "code": code, "method": request.method, "path": request.path[:200]})
+    except Exception:  # the refusal stands whether or not its record could be written
+        logger.exception("could not audit a denied %s %s", request.method, request.path)
+
+
+def _route_unknown(request) -> bool:
+    match = getattr(request, "resolver_match", None)
+    return match is not None and match.url_name == "unknown-route"
+
+
 @api.exception_handler(DomainError)
 def _domain_error(request, exc: DomainError):
+    if exc.status in (403, 404):
+        _audit_denial(request, exc.status, exc.code)
     return api.create_response(request, {"error": exc.as_dict()}, status=exc.status)
 
 
@@ -242,3 +272,4 @@ api.add_router("/", places_router)
 api.add_router("/", cases_router)
 api.add_router("/", insight_router)
 api.add_router("/", insight_case_router)
+api.add_router("/", audit_router)

@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "gridgov.security.middleware.SecurityHeadersMiddleware",
     # ---
+    "gridgov.privacy.middleware.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -215,6 +216,21 @@ GRIDGOV = {
     "DUPLICATE_CELL_M": float(os.environ.get("GRIDGOV_DUPLICATE_CELL_M", "300")),
     "DUPLICATE_DEFAULT_RADIUS_M": float(os.environ.get("GRIDGOV_DUPLICATE_DEFAULT_RADIUS_M", "100")),
     "DUPLICATE_MIN_SIMILARITY": float(os.environ.get("GRIDGOV_DUPLICATE_MIN_SIMILARITY", "0.2")),
+    # The audit log (gridgov/privacy, docs/privacy-audit.md).
+    "AUDIT": {
+        # Chain hash and checkpoint HMAC: "sha256" or "sm3" (商用密码).
+        "HASH": os.environ.get("GRIDGOV_AUDIT_HASH", "sha256").strip().lower(),
+        # Parallel hash chains: concurrent writers on different chains never wait for each other.
+        "CHAINS": int(os.environ.get("GRIDGOV_AUDIT_CHAINS", "16")),
+        # Online retention; the Cybersecurity Law (Art. 21) asks for at least 180 days.
+        "RETENTION_DAYS": int(os.environ.get("GRIDGOV_AUDIT_RETENTION_DAYS", "180")),
+        # Seconds between signed checkpoints scheduled by `gridgov worker`.
+        "CHECKPOINT_INTERVAL": int(os.environ.get("GRIDGOV_AUDIT_CHECKPOINT_INTERVAL", "600")),
+        # Checkpoint key file when GRIDGOV_AUDIT_KEY is unset (created only under DEBUG).
+        "KEY_FILE": os.environ.get("GRIDGOV_AUDIT_KEY_FILE", str(VAR_DIR / "audit_key")),
+        # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: use REMOTE_ADDR).
+        "TRUSTED_PROXIES": int(os.environ.get("GRIDGOV_AUDIT_TRUSTED_PROXIES", "0")),
+    },
 }
 
 # --- security: headers, TLS, cookies, rate limits (gridgov.security; `gridgov check --deploy` reviews them) ---
@@ -290,3 +306,7 @@ def _rate_limits() -> dict:
 
 GRIDGOV["RATE_LIMITS_ENABLED"] = _env_bool("GRIDGOV_RATE_LIMITS", True)
 GRIDGOV["RATE_LIMITS"] = _rate_limits()
+if GRIDGOV["AUDIT"]["RETENTION_DAYS"] < 180:
+    raise RuntimeError("GRIDGOV_AUDIT_RETENTION_DAYS must be at least 180 (Cybersecurity Law Art. 21)")
+if not 1 <= GRIDGOV["AUDIT"]["CHAINS"] <= 1024:
+    raise RuntimeError("GRIDGOV_AUDIT_CHAINS must be between 1 and 1024")

@@ -13,6 +13,8 @@ is already waiting in the queue, so several workers, or a slow sweep, do not pil
 up; sweeps are idempotent anyway. The tasks themselves run in the worker loop like any
 other task. Run extra workers with --no-sweep if one scheduler is enough. With
 --reload (the default under DEBUG) only the reloaded child process schedules.
+The same thread enqueues the signed audit checkpoint every
+``GRIDGOV["AUDIT"]["CHECKPOINT_INTERVAL"]`` seconds (``gridgov.privacy.tasks``).
 """
 
 import logging
@@ -67,6 +69,18 @@ def scan_interval_setting() -> float:
     return float(((getattr(settings, "GRIDGOV", {}) or {}).get("INSIGHT") or {}).get("SCAN_INTERVAL_SECONDS", 900))
 
 
+def enqueue_audit_checkpoint() -> bool:
+    """Enqueue a signed audit checkpoint unless one is already waiting."""
+    from django_tasks_db.models import DBTaskResult
+
+    from gridgov.privacy.tasks import audit_checkpoint
+
+    if DBTaskResult.objects.ready().filter(task_path=audit_checkpoint.module_path).exists():
+        return False
+    audit_checkpoint.enqueue()
+    return True
+
+
 class SweepScheduler(threading.Thread):
     """Enqueues the SLA sweep (or another periodic task) every ``interval`` seconds until stopped."""
 
@@ -117,6 +131,11 @@ class Command(DbWorkerCommand):
             enqueue_sweep()
             if not options.get("batch"):
                 schedulers.append(SweepScheduler(interval))
+                from django.conf import settings
+
+                checkpoint_every = settings.GRIDGOV["AUDIT"]["CHECKPOINT_INTERVAL"]
+                if checkpoint_every:
+                    schedulers.append(SweepScheduler(checkpoint_every, enqueue_audit_checkpoint, "audit checkpoint"))
             self._warn_calendar()
         if not no_scan and scheduling:
             enqueue_scan()

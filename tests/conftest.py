@@ -1,7 +1,14 @@
+import base64
+import os
+
 import pytest
 
 # Scans every log record of the suite for full ID and mobile numbers (R17).
 pytest_plugins = ["tests.logscan"]
+
+# Ephemeral master and blind-index keys: the suite never reads or creates a key file.
+os.environ.setdefault("GRIDGOV_MASTER_KEYS", "1:" + base64.b64encode(os.urandom(32)).decode())
+os.environ.setdefault("GRIDGOV_BLIND_INDEX_KEY", base64.b64encode(os.urandom(32)).decode())
 
 
 @pytest.fixture(autouse=True)

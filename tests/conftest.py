@@ -16,6 +16,11 @@ def _test_settings(tmp_path, settings):
     """Uploaded files go to a temporary folder per test; a fast hasher keeps user fixtures cheap."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    yield
+    # Data keys cached by a test that committed must not outlive the rows it flushed.
+    from gridgov.privacy import keys
+
+    keys._cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import crypto
@@ -141,6 +141,7 @@ def _load() -> KeyRing:
         ring = KeyRing(master, current, _b64key(blind_text, "GRIDGOV_BLIND_INDEX_KEY"), "environment")
     else:
         path = key_file_path()
+        _check_location(path)
         if not path.exists():
             if not settings.DEBUG:
                 raise ImproperlyConfigured(
@@ -149,7 +150,6 @@ def _load() -> KeyRing:
                 )
             ensure_key_file()
             log.warning("Created a development key file at %s", path)
-        _check_location(path)
         if not settings.DEBUG and path.stat().st_mode & 0o077:
             raise ImproperlyConfigured(f"The key file {path} is readable by others; chmod 600 it")
         data = json.loads(path.read_text())
@@ -234,8 +234,17 @@ class _Cache:
             return found[1]
 
     def put(self, key_id: int, raw: bytearray, subject: str | None = None) -> _DataKey:
-        ttl, size = privacy_setting("CACHE_SECONDS"), privacy_setting("CACHE_SIZE")
-        entry = _DataKey(raw, ttl)
+        """Remember a key, but only once the transaction that read or created its row has
+        committed: a key row rolled back must never be handed out from the cache."""
+        entry = _DataKey(raw, privacy_setting("CACHE_SECONDS"))
+        if connection.in_atomic_block:
+            transaction.on_commit(lambda: self._insert(key_id, entry, subject))
+        else:
+            self._insert(key_id, entry, subject)
+        return entry
+
+    def _insert(self, key_id: int, entry: _DataKey, subject: str | None) -> None:
+        size = privacy_setting("CACHE_SIZE")
         with self.lock:
             self.by_id[key_id] = entry
             self.by_id.move_to_end(key_id)
@@ -246,7 +255,6 @@ class _Cache:
                 self._drop(next(iter(self.by_id)))
             while len(self.by_subject) > size:
                 self.by_subject.popitem(last=False)
-        return entry
 
     def _drop(self, key_id: int) -> None:
         entry = self.by_id.pop(key_id, None)
@@ -332,7 +340,7 @@ def data_key(key_id: int) -> _DataKey:
     if row is None or row[4] is not None or not row[3]:
         raise KeyDestroyed(key_id)
     subject, version, alg, wrapped, _ = row
-    return _cache.put(key_id, unwrap(wrapped, subject, version, alg))
+    return _cache.put(key_id, unwrap(wrapped, subject, version, alg), subject)
 
 
 def destroy(key_ids) -> int:

@@ -15,8 +15,8 @@ from .validators import nfkc
 COMPOUND_SURNAMES = frozenset(
     ["欧阳", "太史", "端木", "上官", "司马", "东方", "独孤", "南宫", "万俟", "闻人", "夏侯", "诸葛", "尉迟", "公羊", "赫连", "澹台", "皇甫", "宗政", "濮阳", "公冶", "太叔", "申屠", "公孙", "慕容", "仲孙", "钟离", "长孙", "宇文", "司徒", "鲜于", "司空", "闾丘", "子车", "亓官", "司寇", "巫马", "公西", "颛孙", "壤驷", "公良", "漆雕", "乐正", "宰父", "谷梁", "拓跋", "夹谷", "轩辕", "令狐", "段干", "百里", "呼延", "东郭", "南门", "羊舌", "微生", "公户", "公玉", "公仪", "梁丘", "公仲", "公上", "公门", "公山", "公坚", "左丘", "公伯", "西门", "公祖", "第五", "公乘", "贯丘", "公皙", "南荣", "东里", "东宫", "仲长", "子书", "子桑", "即墨", "达奚", "褚师"]
 )
-# Where the part of an address below the compound starts: a building, unit, floor or room.
-_BELOW_COMPOUND = re.compile(r"(\d+|[一二三四五六七八九十百]+)\s*(号楼|栋|幢|座|单元|层|楼|室|号院|号)|[A-Za-z]\s*(座|栋)")
+# A building, unit, floor or room inside a compound: what the mask removes.
+_BUILDING = re.compile(r"(\d+|[一二三四五六七八九十百]+)\s*(号楼|栋|幢|座|单元|层|楼|室)|[A-Za-z]\s*(座|栋)")
 _COMPOUND_END = re.compile(r"(小区|花园|公寓|家园|新村|大厦|苑|园|村|里|院|府|城|湾|庭)")
 
 
@@ -64,14 +64,13 @@ def mask_address(value: str) -> str:
     text = nfkc(value)
     if not text:
         return ""
-    below = _BELOW_COMPOUND.search(text)
-    if below is None:
-        return text
-    head = text[:below.start()]
-    end = None
-    for m in _COMPOUND_END.finditer(head):
-        end = m.end()
-    return (head[:end] if end else head).rstrip() + "***"
+    compound = None
+    for compound in _COMPOUND_END.finditer(text):
+        pass
+    if compound is not None:
+        return text if compound.end() == len(text) else text[:compound.end()] + "***"
+    building = _BUILDING.search(text)
+    return text[:building.start()].rstrip() + "***" if building else text
 
 
 def privacy_setting_mask(name: str):

@@ -153,3 +153,21 @@ def test_normalise_for_index():
     assert normalise_for_index("id_number", "11010519491231002x") == "11010519491231002X"
     assert normalise_for_index("id_number", "110105491231002") == "110105194912310021"[:17] + normalise_for_index(
         "id_number", "110105491231002")[-1]
+
+
+def test_intake_adds_at_most_one_query(w, django_capture_on_commit_callbacks):
+    """A report with a first-time reporter costs one query more than one without a phone
+    (the key upsert); a returning reporter, once the key is cached, none."""
+
+    def count(**kw):
+        with CaptureQueriesContext(connection) as ctx, django_capture_on_commit_callbacks(execute=True):
+            report(w, **kw)
+        return len(ctx.captured_queries)
+
+    worker = w.users["worker"]
+    worker.display_name = ""  # so that a report without name and phone holds no personal data
+    worker.save()
+    count(reporter_name="", reporter_phone="")  # warm caches (categories, locate) on both paths
+    without = count(reporter_name="", reporter_phone="")
+    assert count(reporter_phone="13912349999") == without + 1
+    assert count(reporter_phone="13912349999") == without

@@ -20,7 +20,8 @@ def main(name: str, phone: str, title: str) -> None:
     w = build_world()
     cs.report_case(actor=w.users["worker"], channel="patrol", title=title, category=w.cats["litter"], grid=w.grids[0],
                    reporter_name=name, reporter_phone=phone)
-    call_command("privacy", "anonymise", "--phone", phone, "--yes", stdout=open(os.devnull, "w"))
+    with open(os.devnull, "w") as quiet:
+        call_command("privacy", "anonymise", "--phone", phone, "--yes", stdout=quiet)
     connection.close()
 
 

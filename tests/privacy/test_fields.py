@@ -16,8 +16,8 @@ NAME, PHONE = "金丝雀甲", "13912340001"
 
 
 def report(w, **kw):
-    args = dict(actor=w.users["worker"], channel="patrol", title="路边暴露垃圾", category=w.cats["litter"], grid=w.grids[0],
-                reporter_name=NAME, reporter_phone=PHONE)
+    args = {"actor": w.users["worker"], "channel": "patrol", "title": "路边暴露垃圾", "category": w.cats["litter"],
+            "grid": w.grids[0], "reporter_name": NAME, "reporter_phone": PHONE}
     args.update(kw)
     return cs.report_case(**args)
 
@@ -50,11 +50,11 @@ def test_moving_a_ciphertext_to_another_row_or_column_fails(w):
     stolen = raw_row("cases_case", a.pk, "reporter_phone")[0]
     Case.objects.filter(pk=b.pk).update(reporter_phone=Sealed(stolen))
     with pytest.raises(crypto.DecryptionError):
-        Case.objects.get(pk=b.pk).reporter_phone
+        _ = Case.objects.get(pk=b.pk).reporter_phone
     # Same row, other column: the column is bound too.
     Case.objects.filter(pk=a.pk).update(reporter_name=Sealed(stolen))
     with pytest.raises(crypto.DecryptionError):
-        Case.objects.get(pk=a.pk).reporter_name
+        _ = Case.objects.get(pk=a.pk).reporter_name
     assert Case.objects.get(pk=a.pk).reporter_phone == PHONE  # the original still opens
 
 
@@ -65,7 +65,7 @@ def test_flipped_byte_is_rejected(w):
     tampered = stored[:-8] + ("A" if body[0] != "A" else "B") + body[1:]
     Case.objects.filter(pk=case.pk).update(reporter_phone=Sealed(tampered))
     with pytest.raises(crypto.DecryptionError):
-        Case.objects.get(pk=case.pk).reporter_phone
+        _ = Case.objects.get(pk=case.pk).reporter_phone
 
 
 def test_lookups_on_ciphertext_are_refused(w):

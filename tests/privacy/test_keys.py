@@ -72,7 +72,7 @@ def test_key_file_created_private_and_never_in_the_source_tree(fresh_keys, tmp_p
 
 def test_subject_keys_one_query_then_cached(fresh_keys, django_capture_on_commit_callbacks):
     with CaptureQueriesContext(connection) as first, django_capture_on_commit_callbacks(execute=True):
-        key_id, dk = keys.subject_key("tel:abc")
+        key_id, _dk = keys.subject_key("tel:abc")
     assert len(first.captured_queries) == 1  # one upsert
     with CaptureQueriesContext(connection) as again:
         assert keys.subject_key("tel:abc")[0] == key_id
@@ -131,7 +131,7 @@ def test_a_rolled_back_key_is_never_served_from_the_cache(fresh_keys):
     from django.db import transaction
 
     with pytest.raises(RuntimeError), transaction.atomic():
-        rolled_back, _ = keys.subject_key("tel:rollback")
+        keys.subject_key("tel:rollback")
         raise RuntimeError
     key_id, _ = keys.subject_key("tel:rollback")
     assert SubjectKey.objects.filter(pk=key_id, subject="tel:rollback").exists()

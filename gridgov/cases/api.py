@@ -290,7 +290,8 @@ def list_cases(request, filters: Query[CaseFilters]):
 
 
 @router.get("/cases/{number}", response={200: CaseDetailOut, **ERRORS}, summary="案件详情 · Case detail")
-def get_case(request, number: str):
+def get_case(request, number: str, response: HttpResponse):
+    response["Cache-Control"] = "no-store"  # personal data, even masked, is not for shared caches (R22)
     return _detail(request, _case(request, number))
 
 

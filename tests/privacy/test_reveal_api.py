@@ -39,6 +39,7 @@ def test_no_role_sees_a_full_value_without_a_reveal(as_user, w, case):
 def test_masked_views_by_role(as_user, w, case):
     staff = as_user("dispatcher").get(f"/cases/{case.number}").json()["reporter"]
     assert staff == {"name": "金***", "phone": "139****0001", "public_anonymous": False}
+    assert as_user("dispatcher").get(f"/cases/{case.number}")["Cache-Control"] == "no-store"
     own = as_user("resident").get(f"/cases/{case.number}").json()["reporter"]
     assert own == {"name": NAME, "phone": "139****0001", "public_anonymous": False}
 

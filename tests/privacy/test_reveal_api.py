@@ -39,7 +39,7 @@ def test_no_role_sees_a_full_value_without_a_reveal(as_user, w, case):
 def test_masked_views_by_role(as_user, w, case):
     staff = as_user("dispatcher").get(f"/cases/{case.number}").json()["reporter"]
     assert staff == {"name": "金***", "phone": "139****0001", "public_anonymous": False}
-    assert as_user("dispatcher").get(f"/cases/{case.number}")["Cache-Control"] == "no-store"
+    assert "no-store" in as_user("dispatcher").get(f"/cases/{case.number}")["Cache-Control"]
     own = as_user("resident").get(f"/cases/{case.number}").json()["reporter"]
     assert own == {"name": NAME, "phone": "139****0001", "public_anonymous": False}
 
@@ -56,7 +56,7 @@ def test_the_public_never_sees_a_reporter(as_user, w, case):
 def test_reveal_is_audited_with_purpose_and_no_values(as_user, w, case):
     r = as_user("dispatcher").post(f"/cases/{case.number}/reveal", {"purpose": "callback"})
     assert r.status_code == 200, r.content
-    assert r["Cache-Control"] == "no-store"
+    assert "no-store" in r["Cache-Control"]
     assert r.json() == {"number": case.number, "purpose": "callback", "reporter": {"name": NAME, "phone": PHONE},
                         "followers": []}
     record = AuditRecord.objects.get(action="pi.reveal")

@@ -35,6 +35,7 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed
 	@# Migrations and static files run against the SQLite default unless DATABASE_URL says otherwise.
+	$(BIN)/gridgov privacy init-keys
 	$(BIN)/gridgov migrate --no-input -v 0
 	$(BIN)/gridgov collectstatic --no-input -v 0
 

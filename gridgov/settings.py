@@ -310,3 +310,15 @@ if GRIDGOV["AUDIT"]["RETENTION_DAYS"] < 180:
     raise RuntimeError("GRIDGOV_AUDIT_RETENTION_DAYS must be at least 180 (Cybersecurity Law Art. 21)")
 if not 1 <= GRIDGOV["AUDIT"]["CHAINS"] <= 1024:
     raise RuntimeError("GRIDGOV_AUDIT_CHAINS must be between 1 and 1024")
+
+# --- personal-data protection (gridgov/privacy, docs/privacy.md) ---
+# Master keys come from GRIDGOV_MASTER_KEYS + GRIDGOV_BLIND_INDEX_KEY or from the key file
+# GRIDGOV_KEY_FILE (default var/keys.json), never from this repository or the database.
+GRIDGOV_PRIVACY = {
+    "CIPHER": os.environ.get("GRIDGOV_PI_CIPHER", "aes-256-gcm"),  # or "sm4-gcm" (商用密码)
+    "BLIND_INDEX_HASH": os.environ.get("GRIDGOV_BLIND_INDEX_HASH", "sm3"),
+    "KEY_FILE": os.environ.get("GRIDGOV_KEY_FILE") or None,
+    # Unwrapped data keys kept per process (an LRU) and for how long.
+    "CACHE_SIZE": int(os.environ.get("GRIDGOV_PI_KEY_CACHE", "2048")),
+    "CACHE_SECONDS": int(os.environ.get("GRIDGOV_PI_KEY_CACHE_SECONDS", "300")),
+}

@@ -1,7 +1,14 @@
+import base64
+import os
+
 import pytest
 
 # Scans every log record of the suite for full ID and mobile numbers (R17).
 pytest_plugins = ["tests.logscan"]
+
+# Ephemeral master and blind-index keys: the suite never reads or creates a key file.
+os.environ.setdefault("GRIDGOV_MASTER_KEYS", "1:" + base64.b64encode(os.urandom(32)).decode())
+os.environ.setdefault("GRIDGOV_BLIND_INDEX_KEY", base64.b64encode(os.urandom(32)).decode())
 
 
 @pytest.fixture(autouse=True)
@@ -9,6 +16,11 @@ def _test_settings(tmp_path, settings):
     """Uploaded files go to a temporary folder per test; a fast hasher keeps user fixtures cheap."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    yield
+    # Data keys cached by a test that committed must not outlive the rows it flushed.
+    from gridgov.privacy import keys
+
+    keys._cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from gridgov.privacy.fields import BlindIndexField, EncryptedTextField, RowUidField, SubjectKeyField
+
 
 class Role(models.TextChoices):
     RESIDENT = "resident", _("居民")
@@ -35,7 +37,10 @@ class User(AbstractUser):
         "cases.Department", models.PROTECT, null=True, blank=True, related_name="users", verbose_name=_("所属部门")
     )
     display_name = models.CharField(_("姓名"), max_length=60, blank=True)
-    phone = models.CharField(_("手机号"), max_length=20, blank=True)
+    phone = EncryptedTextField(_("手机号"), kind="phone", identifies=True)
+    phone_bidx = BlindIndexField(source="phone")
+    pi_uid = RowUidField()
+    pi_subject = SubjectKeyField()
 
     class Meta:
         verbose_name = _("用户")

@@ -6,6 +6,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
+from gridgov.privacy.masking import mask_name, mask_phone
+
 from . import admin_calendar  # noqa: F401  (registers the working calendar)
 from .models import Assignment, Case, Category, Department, ResponsibilityRule, TimelineEntry
 from .routing import matrix_gaps
@@ -90,9 +92,16 @@ class CaseAdmin(admin.ModelAdmin):
     date_hierarchy = "reported_at"
     list_select_related = ["category", "grid", "owner_region", "owner_department"]
     inlines = [AssignmentInline, TimelineInline]
+    # Personal data only masked here; full values go through the audited reveal.
+    exclude = ["reporter_name", "reporter_phone"]
+    readonly_fields = ["reporter_masked"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).restrict(request.user)
+
+    @admin.display(description=_("上报人"))
+    def reporter_masked(self, obj):
+        return f"{mask_name(obj.reporter_name)} {mask_phone(obj.reporter_phone)}".strip()
 
     # State changes only through the case services: the admin shows, never edits.
     def has_add_permission(self, request):

@@ -10,6 +10,7 @@ and jurisdiction and raise `DomainError`s, which `gridgov.api` turns into JSON e
 from datetime import datetime, time, timedelta
 
 from django.db.models import Q
+from django.http import HttpResponse
 from django.utils import timezone
 from ninja import Query, Router, Status
 
@@ -17,9 +18,10 @@ from gridgov.accounts.models import Role
 from gridgov.accounts.permissions import can
 from gridgov.errors import Forbidden, InvalidInput, NotFound
 from gridgov.places.models import Grid, Region
+from gridgov.privacy.masking import mask_phone  # noqa: F401  (kept importable from here)
 
+from . import personal, routing
 from . import photos as photo_files
-from . import routing
 from . import services as case_services
 from .choices import Status as CaseStatus
 from .lookups import category_by_code
@@ -47,6 +49,8 @@ from .schemas import (
     RequiredNoteIn,
     ResultIn,
     ReturnIn,
+    RevealIn,
+    RevealOut,
     VerifyIn,
     body_openapi,
     parse_body,
@@ -74,15 +78,6 @@ def _is_staff(user) -> bool:
     return user.is_superuser or user.role != Role.RESIDENT
 
 
-def mask_phone(phone: str) -> str:
-    """138****5678: the first three and the last four digits stay."""
-    if not phone:
-        return ""
-    if len(phone) >= 8:
-        return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
-    return phone[:1] + "*" * (len(phone) - 1)
-
-
 def case_summary(case: Case) -> dict:
     return {
         "number": case.number, "title": case.title, "status": case.status, "status_label": str(case.get_status_display()),
@@ -94,13 +89,8 @@ def case_summary(case: Case) -> dict:
 
 
 def _reporter(case: Case, user) -> dict:
-    # Phones are shown masked to everyone for now; revealing one (audited) comes with the
-    # privacy issue.
-    own = case.reporter_id is not None and case.reporter_id == user.pk
-    if _is_staff(user) or own:
-        return {"name": case.reporter_name, "phone": mask_phone(case.reporter_phone), "public_anonymous": case.reporter_public_anonymous}
-    return {"name": None if case.reporter_public_anonymous else case.reporter_name, "phone": None,
-            "public_anonymous": case.reporter_public_anonymous}
+    # Masked at serialisation; who sees what is decided in `personal` (one place).
+    return personal.reporter_view(case, user)
 
 
 def case_detail(request, case: Case, *, new: bool = False, photos: bool = True) -> dict:
@@ -292,13 +282,16 @@ def filter_cases(qs, f: CaseFilters):
 @router.get("/cases", response={200: CaseListOut, **ERRORS}, summary="案件列表 · List cases")
 def list_cases(request, filters: Query[CaseFilters]):
     qs = filter_cases(Case.objects.restrict(request.auth), filters)
+    if filters.reporter_phone:
+        qs = personal.filter_by_reporter_phone(request.auth, qs, filters.reporter_phone)
     total = qs.count()
     page = qs.select_related(*SUMMARY_RELATED).defer(*SUMMARY_DEFERRED)[filters.offset:filters.offset + filters.limit]
     return {"count": total, "limit": filters.limit, "offset": filters.offset, "items": [case_summary(c) for c in page]}
 
 
 @router.get("/cases/{number}", response={200: CaseDetailOut, **ERRORS}, summary="案件详情 · Case detail")
-def get_case(request, number: str):
+def get_case(request, number: str, response: HttpResponse):
+    response["Cache-Control"] = "no-store"  # personal data, even masked, is not for shared caches (R22)
     return _detail(request, _case(request, number))
 
 
@@ -310,6 +303,16 @@ def get_case(request, number: str):
 def get_case_photo(request, number: str, photo_id: int):
     # The case-level check first: a photo of a case outside the caller's scope is 404.
     return photo_files.serve_photo(_case(request, number), photo_id)
+
+
+@router.post("/cases/{number}/reveal", response={200: RevealOut, **ERRORS}, openapi_extra=body_openapi(RevealIn),
+             summary="查看个人信息明文 · Reveal personal data (audited)")
+def reveal_case(request, number: str, response: HttpResponse):
+    """Full reporter and follower contacts for a stated purpose code; every call is audited."""
+    data, _files = parse_body(request, RevealIn)
+    case = _case(request, number)
+    response["Cache-Control"] = "no-store"
+    return personal.reveal(actor=request.auth, case=case, purpose=data.purpose)
 
 
 # --- transitions -----------------------------------------------------------------------

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.places.models import Region, RegionLevel
+from gridgov.privacy.fields import BlindIndexField, EncryptedTextField, RowUidField, SubjectKeyField
 
 from .choices import (
     CaseType,
@@ -195,8 +196,12 @@ class Case(models.Model):
     reporter = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="reported_cases", verbose_name=_("上报人")
     )
-    reporter_name = models.CharField(_("上报人姓名"), max_length=60, blank=True)
-    reporter_phone = models.CharField(_("上报人电话"), max_length=20, blank=True)
+    # Personal data: encrypted at rest under the reporter's data key, masked when shown.
+    reporter_name = EncryptedTextField(_("上报人姓名"), kind="name")
+    reporter_phone = EncryptedTextField(_("上报人电话"), kind="phone", identifies=True)
+    reporter_phone_bidx = BlindIndexField(source="reporter_phone")
+    pi_uid = RowUidField()
+    pi_subject = SubjectKeyField()
     reporter_public_anonymous = models.BooleanField(_("对公众匿名"), default=True)
 
     status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.REPORTED)
@@ -263,8 +268,11 @@ class CaseFollower(models.Model):
 
     case = models.ForeignKey(Case, models.CASCADE, related_name="followers")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, null=True, blank=True, related_name="+")
-    name = models.CharField(max_length=60, blank=True)
-    phone = models.CharField(max_length=20, blank=True)
+    name = EncryptedTextField(kind="name")
+    phone = EncryptedTextField(kind="phone", identifies=True)
+    phone_bidx = BlindIndexField(source="phone")
+    pi_uid = RowUidField()
+    pi_subject = SubjectKeyField()
     origin = models.ForeignKey(Case, models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:

@@ -17,6 +17,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
 from gridgov.places.models import RegionLevel
+from gridgov.privacy.vault import PURPOSES
 
 from .choices import Channel, Closure, SlaState, Urgency
 
@@ -166,6 +167,7 @@ class CaseFilters(Clean):
     date_from: date | None = Field(None, description="上报日期起 (含)")
     date_to: date | None = Field(None, description="上报日期止 (含)")
     q: str | None = Field(None, max_length=100, description="编号、标题、描述、地址中的文字")
+    reporter_phone: str | None = Field(None, max_length=30, description="上报人电话精确查找 (盲索引; 仅授权工作人员, 留痕)")
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=10_000_000)
 
@@ -280,6 +282,22 @@ class CaseDetailOut(CaseOut):
     assignments: list[AssignmentOut]
     extension_requests: list[ExtensionOut]
     suggestion: SuggestionOut | None = Field(None, description="权责清单对当前层级的派遣建议 (仅可派遣的角色)")
+
+
+class RevealIn(In):
+    purpose: Literal[tuple(PURPOSES)] = Field(..., description="查看目的: " + "; ".join(f"{k} {v}" for k, v in PURPOSES.items()))  # type: ignore[valid-type]
+
+
+class ContactOut(Schema):
+    name: str
+    phone: str
+
+
+class RevealOut(Schema):
+    number: str
+    purpose: str
+    reporter: ContactOut
+    followers: list[ContactOut]
 
 
 class CaseListOut(Schema):

@@ -26,3 +26,8 @@ class PrivacyConfig(AppConfig):
         alg = settings.GRIDGOV["AUDIT"]["HASH"]
         if alg not in hashlib.algorithms_available:
             raise ImproperlyConfigured(f"GRIDGOV_AUDIT_HASH={alg!r} is not available in this Python/OpenSSL build")
+        # Refuse to start on a crypto library that fails its known-answer tests (e.g. an
+        # OpenSSL built without SM3/SM4): encrypting with it would be worse than stopping.
+        from .crypto import self_test
+
+        self_test()

@@ -79,3 +79,28 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} chain {self.chain} @ {self.seq}"
+
+
+# --- personal-data protection: data keys (envelope encryption) ---------------------------
+
+
+class SubjectKey(models.Model):
+    """The data key (数据密钥) of one data subject, wrapped by a master key version.
+
+    `subject` names the person ("tel:<blind index>", "ric:<blind index>", "row:<uuid>");
+    destroying the wrapped key (crypto-shredding, 密码学删除) leaves only noise wherever
+    that person's ciphertexts were copied. Written only by `gridgov.privacy.keys`."""
+
+    subject = models.CharField(max_length=80, unique=True)
+    master_version = models.PositiveIntegerField()
+    cipher = models.CharField(max_length=1, help_text="a: AES-256-GCM, s: SM4-GCM")
+    wrapped = models.BinaryField(null=True)
+    created_at = models.DateTimeField()
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("数据密钥")
+        verbose_name_plural = _("数据密钥")
+
+    def __str__(self) -> str:
+        return f"#{self.pk} v{self.master_version}{' (destroyed)' if self.destroyed_at else ''}"

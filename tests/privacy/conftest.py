@@ -1,11 +1,14 @@
+import base64
 import contextlib
+import os
 import random
 
 import pytest
 from django.db import connection, transaction
 
-from gridgov.privacy import chain, triggers
+from gridgov.privacy import chain, keys, triggers
 from gridgov.privacy.models import AuditCheckpoint, AuditRecord
+from tests.api.conftest import as_user, w  # noqa: F401  (shared fixtures)
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +58,18 @@ def committed(transactional_db):
 @pytest.fixture
 def rng():
     return random.Random(20261125)
+
+
+def b64key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+@pytest.fixture
+def fresh_keys(monkeypatch):
+    """A private ephemeral key ring for one test (and the cache emptied around it)."""
+    monkeypatch.setenv("GRIDGOV_MASTER_KEYS", f"1:{b64key()}")
+    monkeypatch.setenv("GRIDGOV_BLIND_INDEX_KEY", b64key())
+    monkeypatch.delenv("GRIDGOV_MASTER_KEY_VERSION", raising=False)
+    keys.reset()
+    yield monkeypatch
+    keys.reset()

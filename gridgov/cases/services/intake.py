@@ -7,6 +7,7 @@ from django.utils import timezone
 from gridgov.errors import IllegalTransition, InvalidInput, NotFound
 from gridgov.fastsql import insert_one
 from gridgov.places.models import Grid, Region, RegionLevel
+from gridgov.privacy.validators import InvalidIdentifier, normalize_phone
 
 from .. import numbering
 from ..choices import Channel, Closure, PhotoKind, SlaState, Urgency
@@ -70,6 +71,14 @@ def _place(*, lat, lon, crs, grid, region):
     raise InvalidInput("请提供位置（经纬度）、网格或所属区划", "A location, a grid or a region is required", details={"field": "lat"})
 
 
+def _phone(value: str) -> str:
+    """A mainland number in national form; it is stored encrypted and blind-indexed."""
+    try:
+        return normalize_phone(value)
+    except InvalidIdentifier as exc:
+        raise InvalidInput(exc.message_zh, exc.message_en, details={"field": "reporter_phone"}) from None
+
+
 def report_case(
     *, actor, channel: str, title: str, description: str = "", category: Category | None = None,
     urgency: str = Urgency.NORMAL, lat: float | None = None, lon: float | None = None, crs: str = "wgs84",
@@ -95,7 +104,9 @@ def report_case(
     reporter_name = _text(reporter_name, "reporter_name", "姓名", required=False, max_length=60) or (
         getattr(actor, "display_name", "") or ""
     )
-    reporter_phone = _text(reporter_phone, "reporter_phone", "电话", required=False, max_length=20) or (getattr(actor, "phone", "") or "")
+    reporter_phone = _phone(_text(reporter_phone, "reporter_phone", "电话", required=False, max_length=20)) or (
+        getattr(actor, "phone", "") or ""
+    )
     photos = validate_photos(photos)
     lat, lon, grid, region = _place(lat=lat, lon=lon, crs=crs, grid=grid, region=region)
     now = reported_at or _now()
@@ -192,7 +203,8 @@ def merge_case(*, actor, case: Case, into: Case, note: str = "") -> Case:
     case.sla_state = SlaState.NONE
     case.save()
     if case.reporter_id or case.reporter_name or case.reporter_phone:
-        CaseFollower.objects.create(case=survivor, user=case.reporter, name=case.reporter_name, phone=case.reporter_phone, origin=case)
+        CaseFollower.objects.create(case=survivor, user=case.reporter, name=case.reporter_name, phone=case.reporter_phone,
+                                    origin=case, pi_subject_id=case.pi_subject_id)  # same person, same data key
     CaseFollower.objects.filter(case=case).exclude(origin=case).update(case=survivor)
     _record(case, actor, "merge", from_status, note=note, data={"into": survivor.number})
     _record(survivor, actor, "merged_in", survivor.status, data={"duplicate": case.number}, public=False)

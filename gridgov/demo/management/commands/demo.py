@@ -27,6 +27,9 @@ class Command(BaseCommand):
     def handle(self, *args, size, seed, cases, if_empty, **options):
         if cases is not None and cases < 0:
             raise CommandError("--cases 不能为负数 / --cases must be ≥ 0")
+        from gridgov.privacy.keys import ensure_key_file
+
+        ensure_key_file()  # the demo's personal data is encrypted under a local key file (var/keys.json)
         if builder.territory_exists():
             if if_empty:
                 self.stdout.write("数据库中已有区划数据，跳过演示城市构建 / the database already holds regions: demo build skipped")

@@ -49,12 +49,12 @@ import tempfile
 import threading
 import time
 import uuid
-from http.client import HTTPConnection
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import run_child  # noqa: E402
+from _harness import run_child
 
 ATTEMPTS = 6
 PG_BIN_CANDIDATES = ["/usr/local/bin", *sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin"))]
@@ -254,7 +254,7 @@ class Client:
             response = conn.getresponse()
             payload = response.read()
             conn.close()
-        except (OSError, Exception):  # refused, reset, timeout: not acknowledged
+        except (OSError, HTTPException):  # refused, reset, timeout: not acknowledged
             with self.lock:
                 self.outcomes["conn_errors"] += 1
             return False

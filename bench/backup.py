@@ -39,8 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import run_child, with_throwaway_pg
-from durability import AppServer, Client, _free_port
+from _harness import run_child, with_throwaway_pg  # noqa: E402
+from durability import AppServer, Client, _free_port  # noqa: E402
 
 PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 RTO_TARGET_S, RPO_TARGET = 300.0, 0

@@ -460,7 +460,7 @@ def verify_child(ack_path: str) -> None:
     audited = {int(x) for x in AuditRecord.objects.filter(action="case.report", object_type="cases.case")
                .values_list("object_id", flat=True)}
     numbers = set(Case.objects.values_list("number", flat=True))
-    keys_without_case = sum(1 for r in IdempotencyKey.objects.values_list("response", flat=True) if r.get("number") not in numbers)
+    keys_without_case = sum(1 for r in IdempotencyKey.objects.values_list("response", flat=True) if json.loads(r).get("number") not in numbers)
     found = media.check()
     photos_without_file = len(found["rows_without_file"])
     swept = media.sweep(grace_seconds=0)  # the recovery step after a crash

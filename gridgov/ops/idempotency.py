@@ -80,12 +80,12 @@ def fingerprint(payload: dict, files=()) -> str:
     return digest.hexdigest()
 
 
-def as_json(body) -> dict:
-    """The body exactly as the API renders it (datetimes to milliseconds, UTC as Z), so a
-    replay is byte-for-byte the original answer."""
+def as_json(body) -> str:
+    """The body as JSON text, rendered the way the API renders it (datetimes to
+    milliseconds, UTC as Z) and in its key order, so a replay is the original answer."""
     from ninja.responses import NinjaJSONEncoder
 
-    return json.loads(json.dumps(body, cls=NinjaJSONEncoder))
+    return json.dumps(body, cls=NinjaJSONEncoder, ensure_ascii=False)
 
 
 class _Claim:
@@ -116,7 +116,7 @@ class _Claim:
                 code="idempotency_key_reused",
                 details={"header": HEADER},
             )
-        return row.status_code, row.response
+        return row.status_code, json.loads(row.response)
 
 
 def once(request, scope: str, payload: dict, files, write):

@@ -18,7 +18,9 @@ class IdempotencyKey(models.Model):
     key = models.CharField(_("幂等键"), max_length=200)
     fingerprint = models.CharField(_("请求摘要"), max_length=64)
     status_code = models.PositiveSmallIntegerField(_("状态码"))
-    response = models.JSONField(_("响应"))
+    # JSON as text, not JSONField: PostgreSQL's jsonb reorders keys, and a replay must be
+    # the original answer byte for byte.
+    response = models.TextField(_("响应"))
     created_at = models.DateTimeField(_("创建时间"))
     expires_at = models.DateTimeField(_("过期时间"), db_index=True)
 

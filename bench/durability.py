@@ -313,7 +313,10 @@ def scenario(name: str, args, tmp: Path) -> dict:
         kills = ["workers", "app"]
     env = {**os.environ, "DATABASE_URL": url, "GRIDGOV_VAR_DIR": str(folder / "var"), "GRIDGOV_DEBUG": "0",
            "GRIDGOV_SECRET_KEY": secrets.token_hex(32), "GRIDGOV_ALLOWED_HOSTS": "127.0.0.1,localhost",
-           "DJANGO_SETTINGS_MODULE": "gridgov.settings", "PYTHONPATH": str(ROOT)}
+           "DJANGO_SETTINGS_MODULE": "gridgov.settings", "PYTHONPATH": str(ROOT),
+           "GRIDGOV_RATE_LIMITS": "off"}  # crash safety is measured here, not the rate limits
+    if pg is not None and pg.synchronous_commit == "off":
+        env["GRIDGOV_UNSAFE_ALLOW_NON_DURABLE"] = "1"  # the control run: R30's start-up refusal is lifted for it alone
     print(f"== {name}: {args.rounds} rounds × {args.per_round} reports, concurrency {args.concurrency}", flush=True)
     try:
         setup = run_child([__file__, "--setup"], env)

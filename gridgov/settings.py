@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "gridgov.web",
     "gridgov.security",
     "gridgov.demo",
+    "gridgov.ops",
 ]
 
 MIDDLEWARE = [

@@ -17,6 +17,7 @@ from ninja import Query, Router, Status
 from gridgov.accounts.models import Role
 from gridgov.accounts.permissions import can
 from gridgov.errors import Forbidden, InvalidInput, NotFound
+from gridgov.ops import idempotency
 from gridgov.places.models import Grid, Region
 from gridgov.privacy.masking import mask_phone  # noqa: F401  (kept importable from here)
 
@@ -211,15 +212,31 @@ PHOTOS = ("photos",)
              openapi_extra=body_openapi(ReportIn, files=PHOTOS),
              summary="上报案件 · Report a case")
 def report_case(request):
+    """With an `Idempotency-Key` header a retry answers the original 201 (or 409 for a
+    different request under the same key) and creates nothing (`gridgov.ops.idempotency`)."""
     data, files = parse_body(request, ReportIn, files=PHOTOS)
+    status, body = idempotency.once(request, "cases.report", data.model_dump(), files["photos"],
+                                    lambda record: _report(request, data, files, record))
+    return Status(status, body)
+
+
+def _report(request, data, files, record) -> tuple[int, dict]:
+    answer = {}
+
+    def on_created(case):
+        # Inside the case's transaction: the stored answer commits or vanishes with the case.
+        answer["body"] = case_detail(request, case, new=True, photos=bool(files["photos"]))
+        record(201, answer["body"])
+
     case = case_services.report_case(
         actor=request.auth, channel=data.channel, title=data.title, description=data.description,
         category=_category(data.category), urgency=data.urgency, lat=data.lat, lon=data.lon, crs=data.crs,
         address=data.address, grid=_grid(data.grid), region=_region(data.region), reporter_name=data.reporter_name,
         reporter_phone=data.reporter_phone, public_anonymous=data.public_anonymous, photos=files["photos"],
+        on_created=on_created if record else None,
     )
     # The service's case already holds its category, grid and regions: no need to re-read it.
-    return Status(201, case_detail(request, case, new=True, photos=bool(files["photos"])))
+    return 201, answer.get("body") or case_detail(request, case, new=True, photos=bool(files["photos"]))
 
 
 def _split(values: list[str]) -> list[str]:

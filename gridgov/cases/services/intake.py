@@ -83,13 +83,14 @@ def report_case(
     *, actor, channel: str, title: str, description: str = "", category: Category | None = None,
     urgency: str = Urgency.NORMAL, lat: float | None = None, lon: float | None = None, crs: str = "wgs84",
     address: str = "", grid=None, region=None, reporter_name: str = "", reporter_phone: str = "",
-    public_anonymous: bool = True, photos=None, reported_at=None,
+    public_anonymous: bool = True, photos=None, reported_at=None, on_created=None,
 ) -> Case:
     """Report a case (上报); it is located to its grid and waits for acceptance at the street.
 
     Everything is checked before anything is written. The number is taken first in its own
     short statement, so the district's daily counter row is never locked while the case
-    is written (a failed write leaves a gap in the numbers, never a duplicate)."""
+    is written (a failed write leaves a gap in the numbers, never a duplicate).
+    `on_created(case)` runs inside the case's transaction (the idempotency key's row)."""
     if actor is not None:
         _require(actor, "report")
     if channel not in Channel.values:
@@ -114,12 +115,15 @@ def report_case(
     district = above.get(RegionLevel.DISTRICT, region)
     number = numbering.next_number(district.code[:6], timezone.localdate(now))
     with transaction.atomic():
-        return _create_reported(
+        case = _create_reported(
             actor=actor, photos=photos, number=number, channel=channel, title=title, description=description,
             category=category, urgency=urgency, lat=lat, lon=lon, address=address, grid=grid, region=region,
             reporter_name=reporter_name, reporter_phone=reporter_phone, public_anonymous=public_anonymous,
             owner_region=above.get(INTAKE_LEVEL, region), now=now,
         )
+        if on_created is not None:
+            on_created(case)
+        return case
 
 
 def _create_reported(*, actor, photos, number, channel, title, description, category, urgency, lat, lon, address,

@@ -1,9 +1,8 @@
 """Who and where, normalised: the one place that decides when two cases share a reporter
 or an address (重复诉求).
 
-Today the reporter's phone is a plain column; when it becomes an encrypted field with a
-blind index (the privacy issue), `reporter_key` reads the blind index instead and nothing
-else changes. Keys leave this module only as `blind()` digests, so a warning's subject
+The reporter's phone is an encrypted field; `reporter_key` takes its blind index, so
+phones are compared without being decrypted. Keys leave this module only as `blind()` digests, so a warning's subject
 never stores a phone number or an address in clear.
 """
 
@@ -37,9 +36,14 @@ def normalise_phone(phone: str) -> str:
     return _PHONE_PREFIX.sub("", digits)
 
 
-def reporter_key(*, user_id: int | None, phone: str) -> str | None:
+def reporter_key(*, user_id: int | None, phone: str = "", phone_index: str = "") -> str | None:
     """The identity of a case's reporter: the phone number when there is one (a resident
-    calling the hotline and using the app is one person), else the signed-in account."""
+    calling the hotline and using the app is one person), else the signed-in account.
+
+    Stored phones are encrypted: cases give their phone's blind index (`phone_index`,
+    a keyed hash of the normalised number), which names the same person as the number."""
+    if phone_index:
+        return f"tel:{phone_index}"
     digits = normalise_phone(phone)
     if len(digits) >= 7:
         return f"tel:{digits}"

@@ -247,7 +247,7 @@ def _surge(rule, p, at, places: _Places) -> RuleRun:
     return run
 
 
-_REPEAT_FIELDS = ("id", "number", "title", "reported_at", "status", "address", "reporter_id", "reporter_phone",
+_REPEAT_FIELDS = ("id", "number", "title", "reported_at", "status", "address", "reporter_id", "reporter_phone_bidx",
                   "grid_id", "region_id", "category_id")
 
 
@@ -260,13 +260,13 @@ def _repeat(rule, p, at, places: _Places, *, by: str) -> RuleRun:
     if by == "address":
         qs = qs.exclude(address="")
     else:
-        qs = qs.filter(Q(reporter__isnull=False) | ~Q(reporter_phone=""))
+        qs = qs.filter(Q(reporter__isnull=False) | Q(reporter_phone_bidx__gt=""))
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in qs.order_by().values(*_REPEAT_FIELDS).iterator(chunk_size=5000):
         if by == "address":
             key = identity.address_key(row["address"], min_length=int(p["min_address_length"]))
         else:
-            key = identity.reporter_key(user_id=row["reporter_id"], phone=row["reporter_phone"])
+            key = identity.reporter_key(user_id=row["reporter_id"], phone_index=row["reporter_phone_bidx"])
         if key:
             groups[key].append(row)
     cat_names = {}
@@ -291,7 +291,8 @@ def _repeat(rule, p, at, places: _Places, *, by: str) -> RuleRun:
             title = f"同一地址{p['window_days']}天内重复诉求{len(rows)}次：{latest['address'][:60]}"
         else:
             # Never the number in clear: the cases themselves show it to whoever may see it.
-            phone = identity.normalise_phone(latest["reporter_phone"])
+            # The phone is decrypted for the latest case only, and kept masked.
+            phone = identity.normalise_phone(Case.objects.get(pk=latest["id"]).reporter_phone) if latest["reporter_phone_bidx"] else ""
             evidence["reporter"] = (phone[:3] + "****" + phone[-4:]) if len(phone) >= 8 else ("已登录账户" if latest["reporter_id"] else "")
             title = f"同一诉求人{p['window_days']}天内重复诉求{len(rows)}次（{evidence['reporter']}）"
         run.firings.append(Firing(

@@ -96,7 +96,7 @@ def test_repeat_address_window_excludes_old_cases(w):
 
 
 def test_repeat_reporter_by_phone_on_resident_channels_only(w):
-    for phone, channel in [("13800001111", "hotline"), ("+86 138-0000-1111", "resident"), ("8613800001111", "walk_in")]:
+    for phone, channel in [("13800001111", "hotline"), ("+86 138-0000-1111", "resident"), ("0086 13800001111", "walk_in")]:
         report(w, grid=1, cat="ad", phone=phone, channel=channel)
     for _ in range(5):  # a grid worker's patrol reports are not repeated complaints
         report(w, grid=0, phone="13900002222", channel="patrol")

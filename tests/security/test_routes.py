@@ -8,69 +8,23 @@ Two views of the same app, so neither can hide a route from the other:
 Routes open on purpose are listed in policy.yaml `public_routes` with the reason.
 """
 
-import re
-
 import pytest
 import yaml
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from gridgov.accounts.api import API_AUTH
-from gridgov.api import api
 
 from .oracle import POLICY_PATH
+from .routes import api_operations, django_routes, probe_path, refuses_anonymous
 
 _POLICY = yaml.safe_load(POLICY_PATH.read_text(encoding="utf-8"))
 PUBLIC = {entry["route"]: entry for entry in _POLICY.get("public_routes", [])}
 KNOWN_GAPS = {entry["route"]: entry["why"] for entry in _POLICY.get("known_gaps", [])}
 
 
-def django_routes() -> list[tuple[str, URLPattern]]:
-    """(route string, pattern) for every URL pattern, included ones too."""
-    found = []
-
-    def walk(patterns, prefix):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                walk(p.url_patterns, prefix + str(p.pattern))
-            else:
-                found.append((prefix + str(p.pattern), p))
-
-    walk(get_resolver().url_patterns, "")
-    return found
-
-
-def api_operations() -> list[tuple[str, str, object]]:
-    """(method, Django route string, operation) for every django-ninja operation."""
-    root = str(next(p.pattern for p in get_resolver().url_patterns if isinstance(p, URLResolver)
-                    and getattr(p, "namespace", None) == api.urls_namespace))
-    found = []
-    for bound in api._get_bound_routers():
-        for path, path_view in bound.path_operations.items():
-            route = root + "/".join(part for part in (bound.prefix.strip("/"), path.strip("/")) if part)
-            route = re.sub(r"\{(?:\w+:)?(\w+)\}", r"<\1>", route)
-            for operation in path_view.operations:
-                for method in operation.methods:
-                    found.append((method, route, operation))
-    return found
-
-
 def is_public(route: str, method: str | None = None) -> bool:
     entry = PUBLIC.get(route)
     return entry is not None and (method is None or method in entry.get("methods", [method]))
-
-
-def probe_path(route: str) -> str:
-    """A concrete path for a route string: converters and regex groups get a harmless value."""
-    path = re.sub(r"<(?:\w+:)?\w+>", "1", route)
-    path = re.sub(r"\(\?P<\w+>[^)]*\)", "probe.jpg", path)
-    return "/" + path.lstrip("^").rstrip("$")
-
-
-def refuses_anonymous(response) -> bool:
-    if response.status_code in (401, 403):
-        return True
-    return response.status_code in (301, 302) and "login" in response.get("Location", "")
 
 
 def test_every_api_operation_requires_the_api_authentication(db):

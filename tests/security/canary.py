@@ -71,14 +71,17 @@ class LeakScanner:
     def scan_response(self, response, where: str) -> None:
         if self.actor is None:
             return
-        self.responses_scanned += 1
         parts = [response.content.decode("utf-8", "replace") if not getattr(response, "streaming", False) else ""]
         parts += [f"{k}: {v}" for k, v in response.items()]
-        text = "\n".join(parts)
-        for obj, canary in self.forbidden.get(self.actor, {}).items():
+        self.scan_text("\n".join(parts), where, self.actor, self.forbidden.get(self.actor, {}))
+
+    def scan_text(self, text: str, where: str, actor: str, forbidden: dict) -> None:
+        """Scan one response (body and headers as text) for the canaries `actor` must not see."""
+        self.responses_scanned += 1
+        for obj, canary in forbidden.items():
             for needle in canary.needles:
                 if needle in text:
-                    self.hits.append(Hit(where=where, actor=self.actor, canary_of=obj, needle=needle))
+                    self.hits.append(Hit(where=where, actor=actor, canary_of=obj, needle=needle))
 
     def scan_logs(self) -> int:
         for line in self.log_lines:

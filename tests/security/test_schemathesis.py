@@ -26,6 +26,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from gridgov.cases.models import Case
+
+# Built at import: building it re-runs Django's logging set-up, which would drop the leak
+# scanner's log handler if done inside the test.
+WSGI_APP = get_wsgi_application()
 EXAMPLES = int(os.environ.get("GRIDGOV_FUZZ_EXAMPLES", "50"))
 CHECKS = {
     GenerationMode.POSITIVE: [not_a_server_error, ignored_auth, status_code_conformance, content_type_conformance,
@@ -44,11 +49,12 @@ def _operations(schema):
 
 
 @pytest.mark.django_db(transaction=False)
-def test_schemathesis_whole_api(sw):
-    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_application())
+def test_schemathesis_whole_api(sw, leak_scanner):
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", WSGI_APP)
     users = sorted({role.user for role in sw.policy.roles.values()})
     tokens = {u: sw.token(u) for u in users}
     path_values = {name: make(sw) for name, make in PATH_VALUES.items()}
+    case_pks = {obj: c.pk for obj, c in sw.cases.items()}
     requests, statuses, failures, unsatisfiable, operations = Counter(), Counter(), [], [], 0
 
     def fuzz(operation, mode):
@@ -62,6 +68,12 @@ def test_schemathesis_whole_api(sw):
                         case.path_parameters[name] = data.draw(st.sampled_from(values))
             headers = {"Authorization": f"Bearer {tokens[user]}"}
             response = case.call(headers=headers)
+            # Fuzzed writes move cases between scopes, so what the user must not see is read
+            # from the scope now, not from the oracle.
+            visible = set(Case.objects.restrict(sw.users[user]).filter(pk__in=case_pks.values()).values_list("pk", flat=True))
+            text = response.content.decode("utf-8", "replace") + "\n" + repr(dict(response.headers))
+            leak_scanner.scan_text(text, f"{case.method} {case.formatted_path}", user,
+                                   {obj: sw.canaries[obj] for obj, pk in case_pks.items() if pk not in visible})
             requests[mode.value] += 1
             statuses[f"{response.status_code // 100}xx"] += 1
             try:
@@ -84,8 +96,14 @@ def test_schemathesis_whole_api(sw):
     print(f"\nF4 schemathesis: {operations} operations × {EXAMPLES} examples × 2 modes; requests={total} "
           f"({dict(requests)}); responses by class={dict(sorted(statuses.items()))}; 5xx={statuses["5xx"]}; "
           f"failed checks={len(failures)}; modes with nothing to generate: {unsatisfiable}")
+    log_lines = leak_scanner.scan_logs()
+    print(f"F3 canary scan during fuzzing: {leak_scanner.responses_scanned} responses and {log_lines} log records; "
+          f"hits={len(leak_scanner.hits)}")
+    for hit in leak_scanner.hits[:10]:
+        print(f"  CANARY HIT {hit}")
     for failure in failures[:15]:
         print("  " + failure.replace("\n", "\n    "))
     assert operations >= 30
     assert statuses["5xx"] == 0
     assert not failures
+    assert not leak_scanner.hits

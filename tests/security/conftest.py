@@ -17,7 +17,8 @@ from tests.factories import box, build_world, make_user
 from . import oracle
 from .canary import Canary, LeakScanner
 
-STATUS_STEPS = {"reported": [], "accepted": ["accept"], "dispatched": ["accept", "dispatch"]}
+STATUS_STEPS = {"reported": [], "accepted": ["accept"], "dispatched": ["accept", "dispatch"],
+                "returned": ["accept", "dispatch", "return"]}
 
 
 @dataclass
@@ -83,6 +84,9 @@ def build_security_world(policy: oracle.Policy | None = None) -> SecurityWorld:
                 case_services.accept_case(actor=system, case=case)
             elif step == "dispatch":
                 case_services.dispatch_case(actor=system, case=case, department=w.depts[spec["department"]])
+            elif step == "return":
+                handler = next(u for u in users.values() if u.department_id == w.depts[spec["department"]].pk)
+                case_services.return_case(actor=handler, case=case, reason="非本部门职责", responsible_party="其他单位")
         case = Case.objects.select_related("grid__region").get(pk=case.pk)
         assert case.status == spec["status"], (name, case.status)
         sw.cases[name] = case
@@ -104,7 +108,8 @@ def sw(db, policy):
 def leak_scanner(sw, monkeypatch):
     """Scans every test-client response (per acting role) and every log record for canaries."""
     forbidden = {
-        role.name: {obj: sw.canaries[obj] for obj in sw.policy.objects if obj not in role.sees}
+        role.name: {obj: sw.canaries[obj] for obj in sw.policy.objects
+                    if obj not in role.sees and not sw.policy.is_known_leak(role.name, obj)}
         for role in sw.policy.roles.values()
     }
     scanner = LeakScanner(canaries=sw.canaries, forbidden=forbidden)

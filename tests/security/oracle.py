@@ -48,6 +48,10 @@ class Policy:
     objects: dict
     roles: dict
     endpoints: list
+    known_leaks: dict = field(default_factory=dict)   # (role, object) → why
+
+    def is_known_leak(self, role: str, obj: str | None) -> bool:
+        return (role, obj) in self.known_leaks
 
     @property
     def object_endpoints(self) -> list[Endpoint]:
@@ -93,7 +97,12 @@ def load(path: Path = POLICY_PATH) -> Policy:
         roles[name] = Role(name=name, user=r["user"], sees=lists["sees"], grids_of=lists["grids_of"],
                            actions=frozenset(r.get("actions", ())), may=frozenset(r.get("may", ())),
                            guards={key: lists[key] for key in GUARD_LISTS})
-    return Policy(version=raw["version"], objects=objects, roles=roles, endpoints=endpoints)
+    known = {}
+    for entry in raw.get("known_leaks") or []:
+        if entry["role"] not in roles or entry["object"] not in objects:
+            raise ValueError(f"known_leaks: unknown role or object in {entry}")
+        known[(entry["role"], entry["object"])] = " ".join(entry["why"].split())
+    return Policy(version=raw["version"], objects=objects, roles=roles, endpoints=endpoints, known_leaks=known)
 
 
 # Expected outcomes of one cell.

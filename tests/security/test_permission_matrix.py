@@ -205,15 +205,17 @@ def test_permission_matrix_and_canaries(sw, leak_scanner):
     log_lines = leak_scanner.scan_logs()
 
     cells = runner.cells
-    mismatches = [c for c in cells if not matches(c)]
+    known = [c for c in cells if not matches(c) and policy.is_known_leak(c.role, c.obj)]
+    mismatches = [c for c in cells if not matches(c) and not policy.is_known_leak(c.role, c.obj)]
     r, e_obj, e_role, o = len(policy.roles), len(policy.object_endpoints), len(policy.role_endpoints), len(policy.objects)
-    out_of_scope_2xx = [c for c in cells if c.expected in {HIDDEN, ABSENT} and c.observed in {VISIBLE, PERMITTED}]
+    out_of_scope_2xx = [c for c in mismatches if c.expected in {HIDDEN, ABSENT} and c.observed in {VISIBLE, PERMITTED}]
     by_outcome = {}
     for c in cells:
         by_outcome[c.observed] = by_outcome.get(c.observed, 0) + 1
     print(f"\nF1 permission matrix (oracle v{policy.version}): R={r} roles × E={e_obj} object endpoint-actions × O={o} "
           f"object scopes + {r}×{e_role} role-level = N={len(cells)} cells; {runner.requests} requests; "
-          f"mismatches={len(mismatches)}; out-of-scope 2xx={len(out_of_scope_2xx)}; outcomes={by_outcome}")
+          f"mismatches={len(mismatches)}; out-of-scope 2xx={len(out_of_scope_2xx)}; "
+          f"known leaks (xfail, see known_leaks) {len(known)} cells; outcomes={by_outcome}")
     print(f"F3 canary scan: {leak_scanner.responses_scanned} responses (bodies + headers) and {log_lines} log records "
           f"scanned; hits={len(leak_scanner.hits)}")
     for c in mismatches[:60]:
@@ -224,3 +226,21 @@ def test_permission_matrix_and_canaries(sw, leak_scanner):
     assert leak_scanner.responses_scanned >= runner.requests
     assert not mismatches, f"{len(mismatches)} mismatches with policy.yaml"
     assert not leak_scanner.hits, f"{len(leak_scanner.hits)} canary hits"
+
+
+def _known_leak_cells(sw, role_name: str, obj: str) -> list[Cell]:
+    """Every endpoint-action of one (role, object) pair, compared with the oracle."""
+    runner = MatrixRunner(sw)
+    role = sw.policy.roles[role_name]
+    for endpoint in sw.policy.object_endpoints:
+        runner.run_object_endpoint(role, endpoint)
+    return [c for c in runner.cells if c.obj == obj and not matches(c)]
+
+
+@pytest.mark.parametrize("pair", sorted(oracle.load().known_leaks), ids=lambda p: f"{p[0]}-{p[1]}")
+def test_known_leak(sw, pair):
+    """An xfail while the code still disagrees with the policy; a failure once it agrees."""
+    mismatches = _known_leak_cells(sw, *pair)
+    if mismatches:
+        pytest.xfail(f"{len(mismatches)} cells: {sw.policy.known_leaks[pair]}")
+    pytest.fail(f"{pair} now agrees with policy.yaml: remove it from known_leaks")

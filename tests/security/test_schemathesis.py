@@ -11,7 +11,9 @@ from collections import Counter
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -48,8 +50,20 @@ def _operations(schema):
         yield result.ok()
 
 
+@pytest.fixture
+def _keep_connection():
+    """The raw WSGI app closes the database connection after each request (Django's
+    close_old_connections); in a test that would close the test's transaction. Django's own
+    test client disconnects it the same way."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db(transaction=False)
-def test_schemathesis_whole_api(sw, leak_scanner):
+def test_schemathesis_whole_api(sw, leak_scanner, _keep_connection):
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", WSGI_APP)
     users = sorted({role.user for role in sw.policy.roles.values()})
     tokens = {u: sw.token(u) for u in users}

@@ -55,18 +55,18 @@ def _centre(grid: Grid) -> tuple[float, float]:
 
 def build_security_world(policy: oracle.Policy | None = None) -> SecurityWorld:
     policy = policy or oracle.load()
-    w = build_world()
-    users = dict(w.users)
-    users["grid_leader"] = make_user("grid_leader", Role.GRID_LEADER, region=w.community, grid=w.grids[0])
+    world = build_world()
+    users = dict(world.users)
+    users["grid_leader"] = make_user("grid_leader", Role.GRID_LEADER, region=world.community, grid=world.grids[0])
     users["sysadmin"] = make_user("sysadmin", Role.SYSTEM_ADMIN)
-    district2 = Region.objects.create(code="350503", name="丰泽区", level=RegionLevel.DISTRICT, parent=w.city)
+    district2 = Region.objects.create(code="350503", name="丰泽区", level=RegionLevel.DISTRICT, parent=world.city)
     street3 = Region.objects.create(code="350503001", name="东湖街道", level=RegionLevel.STREET, parent=district2)
     community3 = Region.objects.create(code="350503001001", name="东湖社区", level=RegionLevel.COMMUNITY, parent=street3,
                                        geometry=box(118.60, 24.90, 118.62, 24.92))
     far = Grid.objects.create(code="350503001001001", name="东湖社区第1网格", region=community3,
                               geometry=box(118.60, 24.90, 118.61, 24.92), households=300)
-    grids = {"g0": w.grids[0], "g1": w.grids[1], "g2": w.grids[2], "g3": w.grids[3], "far": far}
-    sw = SecurityWorld(world=w, policy=policy, users=users, grids=grids)
+    grids = {"g0": world.grids[0], "g1": world.grids[1], "g2": world.grids[2], "g3": world.grids[3], "far": far}
+    sw = SecurityWorld(world=world, policy=policy, users=users, grids=grids)
     system = users["admin"]
     for name, spec in policy.objects.items():
         canary = Canary.make()
@@ -75,7 +75,7 @@ def build_security_world(policy: oracle.Policy | None = None) -> SecurityWorld:
         reporter = users[spec["reporter"]] if spec.get("reporter") else None
         case = case_services.report_case(
             actor=reporter, channel="resident" if reporter else "hotline", title=f"矩阵案件 {name}",
-            description=f"描述 D{canary.token} 门口堆放垃圾", category=w.cats["litter"], lat=lat, lon=lon, grid=grid,
+            description=f"描述 D{canary.token} 门口堆放垃圾", category=world.cats["litter"], lat=lat, lon=lon, grid=grid,
             address=f"{grid.region.name}A{canary.token}号", reporter_name=f"甲{canary.token}", reporter_phone=canary.phone,
             public_anonymous=False,
         )
@@ -83,9 +83,9 @@ def build_security_world(policy: oracle.Policy | None = None) -> SecurityWorld:
             if step == "accept":
                 case_services.accept_case(actor=system, case=case)
             elif step == "dispatch":
-                case_services.dispatch_case(actor=system, case=case, department=w.depts[spec["department"]])
+                case_services.dispatch_case(actor=system, case=case, department=world.depts[spec["department"]])
             elif step == "return":
-                handler = next(u for u in users.values() if u.department_id == w.depts[spec["department"]].pk)
+                handler = next(u for u in users.values() if u.department_id == world.depts[spec["department"]].pk)
                 case_services.return_case(actor=handler, case=case, reason="非本部门职责", responsible_party="其他单位")
         case = Case.objects.select_related("grid__region").get(pk=case.pk)
         assert case.status == spec["status"], (name, case.status)

@@ -62,6 +62,11 @@ class Policy:
         return [e for e in self.endpoints if e.kind in ROLE_KINDS]
 
 
+def load_raw(path: Path = POLICY_PATH) -> dict:
+    """The policy file as plain data (for the keys the matrix does not use)."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
 def load(path: Path = POLICY_PATH) -> Policy:
     """The policy, checked for internal consistency (unknown names are errors, not denials)."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))

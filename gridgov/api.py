@@ -49,8 +49,47 @@ class GridgovAPI(NinjaAPI):
         patterns.append(re_path(r"^.*$", csrf_exempt(self._unknown_route), name="unknown-route"))
         return patterns
 
+    def get_openapi_schema(self, **kwargs):
+        """Ninja's document, plus the error answers every operation can give (see the module
+        docstring), so clients and schema-driven fuzzers know them; an operation that
+        declares one itself keeps its own."""
+        schema = super().get_openapi_schema(**kwargs)
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("ErrorOut", _ERROR_SCHEMA)
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                for status, description in _DECLARED_ERRORS.items():
+                    responses.setdefault(str(status), {
+                        "description": description,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+                    })
+        return schema
+
     def _unknown_route(self, request, *args, **kwargs):
         return error_response(request, 404, "not_found", "请求的接口不存在", "No such endpoint", {"path": request.path})
+
+
+# Error answers any operation may give; 5xx is never declared: it is always a bug.
+_DECLARED_ERRORS = {
+    400: "Bad request (unparsable JSON, malformed form)",
+    401: "Authentication required",
+    403: "Forbidden (role, jurisdiction level or CSRF)",
+    404: "Not found, or outside the caller's jurisdiction",
+    409: "Not allowed in the object's current state",
+    413: "Request too large",
+    415: "Unsupported content type",
+    422: "Invalid input",
+    429: "Too many requests",
+}
+_ERROR_SCHEMA = {
+    "title": "ErrorOut", "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message_zh", "message_en", "details"],
+        "properties": {"code": {"type": "string"}, "message_zh": {"type": "string"}, "message_en": {"type": "string"},
+                       "details": {"type": "object"}},
+    }},
+}
 
 
 def _json_not_allowed(view):

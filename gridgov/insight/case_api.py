@@ -42,7 +42,7 @@ class DuplicatesOut(Schema):
     candidates: list[DuplicateOut]
 
 
-class SuggestionOut(Schema):
+class CategorySuggestionOut(Schema):
     case: str
     stored: bool = Field(..., description="true: recorded at intake; false: computed now, not recorded")
     label: str = Field(..., description="模型类别 (the classifier's label, a first-level board category)")
@@ -96,7 +96,7 @@ def case_duplicates(request, number: str, limit: int = Query(10, ge=1, le=50)):
     }
 
 
-@router.get("/cases/{number}/suggestion", response={200: SuggestionOut, **ERRORS},
+@router.get("/cases/{number}/suggestion", response={200: CategorySuggestionOut, **ERRORS},
             summary="智能分类建议 · Category and department suggestion")
 def case_suggestion(request, number: str):
     """The classifier's suggestion recorded at intake (or computed now) and where it routes."""

@@ -4,6 +4,7 @@ token or a signed-in session); every grid answer is restricted to the user's jur
 from typing import Literal
 
 from ninja import Query, Router, Schema
+from pydantic import Field
 
 from gridgov.errors import NotFound
 
@@ -53,9 +54,11 @@ class GridFilter(Schema):
 
 
 class LocateQuery(Schema):
-    lat: float
-    lon: float
-    crs: str = geo.WGS84
+    # The bounds are documented for clients and fuzzers; locate() itself refuses a point out
+    # of range with its own error code (coordinates_out_of_range).
+    lat: float = Field(..., json_schema_extra={"minimum": -90, "maximum": 90})
+    lon: float = Field(..., json_schema_extra={"minimum": -180, "maximum": 180})
+    crs: str = Field(geo.WGS84, max_length=20)
 
 
 @router.get("/grids", response=FeatureCollectionOut, summary="网格 (GeoJSON FeatureCollection)")

@@ -55,3 +55,13 @@ def _audit_rows_cleared_after_transactional_tests(request):
     with transaction.atomic(), triggers_bypassed():
         AuditCheckpoint.objects.all().delete()
         AuditRecord.objects.all().delete()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_role_table():
+    """Each test reads the role table from its own database state (edits roll back with it)."""
+    from gridgov.accounts.permissions import invalidate_role_table
+
+    invalidate_role_table()
+    yield
+    invalidate_role_table()

@@ -7,13 +7,15 @@ from shapely.geometry import shape
 from gridgov.places import geo
 from gridgov.places.models import Grid
 
+from tests.factories import verified_login
+
 
 @pytest.fixture
 def api(users):
     def as_user(name):
         client = Client()
         if name:
-            client.force_login(users.users[name])
+            verified_login(client, users.users[name])
         return client
 
     return as_user

@@ -47,15 +47,15 @@ def _next(request, default: str = "/") -> str:
 def login_view(request):
     """Username and password. Failure, unknown user and lockout give the very same page."""
     form = LoginForm(request.POST or None)
+    error = None
     if request.method == "POST" and form.is_valid():
         user = authenticate(request, username=form.cleaned_data["username"], password=form.cleaned_data["password"])
         if user is not None:
             auth_login(request, user)  # a new session id (rotation) and the login record, via signals
             request.session[LAST_SEEN_KEY] = int(time.time())
             return redirect(_next(request))
-        form = LoginForm()  # the username is not echoed: the failure page is the same for everyone
-        form.add_error(None, LOGIN_FAILED)
-    return render(request, "accounts/login.html", {"form": form, "next": _next(request, ""),
+        form, error = LoginForm(), LOGIN_FAILED  # the username is not echoed: one page for every failure
+    return render(request, "accounts/login.html", {"form": form, "error": error, "next": _next(request, ""),
                                                    "timeout": request.GET.get("timeout") == "1"})
 
 
@@ -63,9 +63,7 @@ def lockout_response(request, original_response=None, credentials=None):
     """django-axes' answer to a locked-out attempt: exactly the page a wrong password gets."""
     if original_response is not None:
         return original_response
-    form = LoginForm()
-    form.add_error(None, LOGIN_FAILED)
-    return render(request, "accounts/login.html", {"form": form, "next": "", "timeout": False})
+    return render(request, "accounts/login.html", {"form": LoginForm(), "error": LOGIN_FAILED, "next": "", "timeout": False})
 
 
 def _confirmed_device(user):

@@ -140,7 +140,7 @@ class User(AbstractUser):
 class PostLike:
     """A post held by a user, primary or extra, as plain ids (no query until `path()`)."""
 
-    __slots__ = ("role", "region_id", "grid_id", "department_id", "_path")
+    __slots__ = ("_path", "department_id", "grid_id", "region_id", "role")
 
     def __init__(self, role, region_id, grid_id, department_id):
         self.role, self.region_id, self.grid_id, self.department_id = role, region_id, grid_id, department_id

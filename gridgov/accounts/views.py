@@ -81,13 +81,14 @@ def otp_verify(request):
         return redirect(f"{reverse('accounts:otp_enrol')}?{urlencode({'next': _next(request)})}")
     form = OtpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_is_allowed()[0] and device.verify_token(form.cleaned_data["token"]):
+        allowed, _ = device.verify_is_allowed()  # django-otp doubles the wait after each failure
+        if allowed and device.verify_token(form.cleaned_data["token"]):
             request.session.cycle_key()  # a new session id at the step up as well
             otp_login(request, device)
             audit(actor=request.user, action="login.otp_verified", obj=request.user, data={"ip": services.client_ip(request)})
             return redirect(_next(request))
         services.record_login_event(request=request, kind=LoginEvent.Kind.OTP_FAILURE, user=request.user)
-        form.add_error("token", "动态口令错误或已使用过，请等待下一个口令")
+        form.add_error("token", "动态口令错误或已使用过，请等待下一个口令" if allowed else "尝试过于频繁，请稍等几秒再试")
     return render(request, "accounts/otp_verify.html", {"form": form, "next": _next(request, "")})
 
 

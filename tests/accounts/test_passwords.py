@@ -105,7 +105,6 @@ def test_admin_reset_forces_a_change(w):
 
 
 def test_expired_password_forces_a_change_that_cannot_be_bypassed(w, settings):
-    user = w.users["worker"]
     assert settings.GRIDGOV["PASSWORD_MAX_AGE_DAYS"] == 90
     client = browser()
     login(client, "worker")

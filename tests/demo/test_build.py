@@ -79,7 +79,7 @@ def test_departments_matrix_and_categories(demo):
 
 
 def test_every_role_has_a_user_and_the_logins_work(demo, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     assert {r for r in Role.values if User.objects.filter(role=r).exists()} == set(Role.values)
     usernames = [row[0] for row in demo.logins]
     assert {"resident", "grid_worker", "grid_leader", "community_staff", "street_dispatcher", "district_dispatcher",

@@ -3,7 +3,6 @@ from django.test import Client
 
 from gridgov.places.models import Grid, MicroGrid, Region, SpatialIndexState
 from gridgov.privacy.models import AuditRecord
-
 from tests.factories import verified_login
 
 

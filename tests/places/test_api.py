@@ -6,7 +6,6 @@ from shapely.geometry import shape
 
 from gridgov.places import geo
 from gridgov.places.models import Grid
-
 from tests.factories import verified_login
 
 

@@ -188,6 +188,9 @@ AXES_VERBOSE = False
 AXES_CLIENT_IP_CALLABLE = "gridgov.security.ratelimit.client_ip"
 
 OTP_TOTP_ISSUER = os.environ.get("GRIDGOV_OTP_ISSUER", "gridgov")
+# Nobody reads a user's TOTP secret in the admin: an administrator may only delete a device
+# (the user then enrols a new one at next sign-in).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # Sessions end with the browser or after 12 h at most; the idle timeout (GRIDGOV
 # ["SESSION_IDLE_MINUTES"]) ends most of them sooner. HttpOnly/SameSite/Secure: see the

@@ -110,7 +110,9 @@ class User(AbstractUser):
     @property
     def roles(self) -> frozenset[str]:
         """Every role the user holds through any post."""
-        return frozenset(p.role for p in self.posts_all)
+        if "_roles" not in self.__dict__:
+            self._roles = frozenset(p.role for p in self.posts_all)
+        return self._roles
 
     @property
     def scope_paths(self) -> list[tuple[str, str]]:

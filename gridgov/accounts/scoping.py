@@ -18,8 +18,8 @@ NO_TERRITORY_ROLES = {Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR, Role
 
 def territory_paths(user) -> list[str]:
     """Path prefixes of every territory the user oversees through any post (maybe empty)."""
-    if user is None or not user.is_authenticated:
-        return []
+    if user is None or not user.is_authenticated or user.roles <= NO_TERRITORY_ROLES:
+        return []  # no post with a territory: not even the path query
     paths = [path for role, path in user.scope_paths if role not in NO_TERRITORY_ROLES]
     # A path inside another one adds nothing to the union.
     return [p for p in paths if not any(p != q and p.startswith(q) for q in paths)]

@@ -97,7 +97,7 @@ def add_post(*, actor, user: User, role: str, region=None, grid=None, department
                                             defaults={"active": True})
     _sync_post_flag(user.pk)
     user.refresh_from_db(fields=["has_extra_posts"])
-    for attr in ("_posts_all", "_scope_paths"):
+    for attr in ("_posts_all", "_scope_paths", "_roles"):
         user.__dict__.pop(attr, None)
     audit(actor=actor, action="account.post_add", obj=post, data={"user": user.username, "role": role})
     return post
@@ -216,6 +216,7 @@ def _narrow(user: User, token: ApiToken) -> User:
         elif path.startswith(token.scope_path):
             paths.append((role, path))
     user._posts_all = posts
+    user._roles = frozenset(p.role for p in posts)
     user._scope_paths = paths
     user._scope_path = paths[0][1] if paths else None
     return user

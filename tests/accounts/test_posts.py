@@ -54,3 +54,11 @@ def test_single_post_needs_no_post_query(w):
     with CaptureQueriesContext(connection) as queries:
         path_scope_q(worker)
     assert len(queries) == 1 and "accounts_post" not in queries.captured_queries[0]["sql"]  # the grid's path only
+
+
+def test_roles_without_territory_cost_no_query(w):
+    resident = User.objects.get(username="resident")
+    with CaptureQueriesContext(connection) as queries:
+        assert territory_paths(resident) == []
+        path_scope_q(resident)
+    assert len(queries) == 0

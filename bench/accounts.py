@@ -76,11 +76,16 @@ def main() -> None:
         session.force_login(worker)
         out[f"{prefix}_session_req_s"] = rate(lambda: session.get("/api/me"), n)
 
-    measure("full")
+    # Alternate the two stacks, best of three each: the machine is shared and noisy.
+    for _ in range(3):
+        for prefix, middleware in (("full", settings.MIDDLEWARE), ("bare", bare)):
+            with override_settings(MIDDLEWARE=middleware):
+                previous = {k: v for k, v in out.items() if k.startswith(prefix + "_")}
+                measure(prefix)
+                for key, value in previous.items():
+                    out[key] = max(out[key], value)
     verified = verified_login(Client(), dispatcher)  # a 2FA role: the OTP device is read per request
     out["full_otp_session_req_s"] = rate(lambda: verified.get("/api/me"), n)
-    with override_settings(MIDDLEWARE=bare):
-        measure("bare")
     out["token_overhead_ratio"] = out["bare_token_req_s"] / out["full_token_req_s"]
     out["session_overhead_ratio"] = out["bare_session_req_s"] / out["full_session_req_s"]
     for key, value in out.items():

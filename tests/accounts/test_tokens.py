@@ -66,7 +66,10 @@ def test_jurisdiction_is_narrowed_and_never_widened(w):
     dispatcher = w.users["dispatcher"]
     _, whole = services.issue_token(actor=None, user=dispatcher, name="whole")
     _, narrow = services.issue_token(actor=None, user=dispatcher, name="g1", scope_path=w.grids[0].path)
-    numbers = lambda raw: {c["number"] for c in get(raw, "/cases").json()["items"]}
+
+    def numbers(raw):
+        return {c["number"] for c in get(raw, "/cases").json()["items"]}
+
     assert {a.number, b.number} <= numbers(whole)
     assert numbers(narrow) == {a.number}
     assert get(narrow, f"/cases/{b.number}").status_code == 404

@@ -8,7 +8,7 @@ from django_otp.oath import TOTP
 
 from tests.factories import build_world
 
-PASSWORD = "Test-pass-2026"
+PASSWORD = "Test-pass-2026"  # pragma: allowlist secret
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def test_default_account_with_a_password_fails_the_deploy_check(w):
     admin.set_unusable_password()
     admin.save()
     assert check_default_accounts(databases=["default"]) == []
-    User.objects.create_user("Root", password="Whatever-Pass-1")
+    User.objects.create_user("Root", password="Whatever-Pass-1")  # pragma: allowlist secret
     assert "Root" in check_default_accounts(databases=["default"])[0].msg
     assert check_default_accounts(databases=None) == []  # only as a database check
 

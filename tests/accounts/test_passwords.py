@@ -59,14 +59,14 @@ def test_last_five_passwords_cannot_be_reused(w):
         with pytest.raises(InvalidInput) as exc:
             services.change_password(user=user, old_password=None, new_password=old)
         assert "最近5次" in exc.value.message_zh
-    services.change_password(user=user, old_password=None, new_password="Harbour-Light-6")
+    services.change_password(user=user, old_password=None, new_password="Harbour-Light-6")  # pragma: allowlist secret
     # Harbour-Light-1 has now dropped out of the last five
-    services.change_password(user=user, old_password=None, new_password="Harbour-Light-1")
+    services.change_password(user=user, old_password=None, new_password="Harbour-Light-1")  # pragma: allowlist secret
     assert PasswordHistory.objects.filter(user=user).count() == 5
 
 
 def test_new_account_must_change_password_on_first_login(w):
-    user = User.objects.create_user("newbie", password="Initial-Pass-9", role="grid_worker", region=w.community,
+    user = User.objects.create_user("newbie", password="Initial-Pass-9", role="grid_worker", region=w.community,  # pragma: allowlist secret
                                     grid=w.grids[0])
     assert user.must_change_password
     client = browser()
@@ -78,16 +78,16 @@ def test_new_account_must_change_password_on_first_login(w):
     r = client.get("/api/me")
     assert r.status_code == 403 and r.json()["error"]["code"] == "password_change_required"
     # Errors next to the fields, in Chinese
-    r = client.post("/accounts/password/", {"old_password": "Initial-Pass-9", "new_password1": "abc",
+    r = client.post("/accounts/password/", {"old_password": "Initial-Pass-9", "new_password1": "abc",  # pragma: allowlist secret
                                             "new_password2": "abc"})
     assert r.status_code == 200
     body = r.content.decode()
     assert "密码须包含" in body and 'class="field invalid"' in body
-    r = client.post("/accounts/password/", {"old_password": "wrong", "new_password1": "Brand-New-Pass7",
-                                            "new_password2": "Brand-New-Pass7"})
+    r = client.post("/accounts/password/", {"old_password": "wrong", "new_password1": "Brand-New-Pass7",  # pragma: allowlist secret
+                                            "new_password2": "Brand-New-Pass7"})  # pragma: allowlist secret
     assert "原密码不正确" in r.content.decode()
-    r = client.post("/accounts/password/", {"old_password": "Initial-Pass-9", "new_password1": "Brand-New-Pass7",
-                                            "new_password2": "Brand-New-Pass7"})
+    r = client.post("/accounts/password/", {"old_password": "Initial-Pass-9", "new_password1": "Brand-New-Pass7",  # pragma: allowlist secret
+                                            "new_password2": "Brand-New-Pass7"})  # pragma: allowlist secret
     assert r.status_code == 302
     assert client.get("/api/me").status_code == 200
     user.refresh_from_db()
@@ -122,7 +122,7 @@ def test_expired_password_forces_a_change_that_cannot_be_bypassed(w, settings):
         assert client.get("/api/cases").json()["error"]["code"] == "password_change_required"
         page = client.get("/accounts/password/").content.decode()
         assert "超过90天" in page
-        r = client.post("/accounts/password/", {"old_password": PASSWORD, "new_password1": "Fresh-Pass-2027",
-                                                "new_password2": "Fresh-Pass-2027"})
+        r = client.post("/accounts/password/", {"old_password": PASSWORD, "new_password1": "Fresh-Pass-2027",  # pragma: allowlist secret
+                                                "new_password2": "Fresh-Pass-2027"})  # pragma: allowlist secret
         assert r.status_code == 302
         assert client.get("/api/me").status_code == 200

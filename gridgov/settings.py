@@ -96,12 +96,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # security: rate limits need the signed-in user, and answer before any view runs.
     "gridgov.security.middleware.RateLimitMiddleware",
-    "django_otp.middleware.OTPMiddleware",
-    # Idle timeout, forced password change and mandatory 2FA: after auth + OTP, before any view.
-    "gridgov.accounts.middleware.AccountSecurityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Idle timeout, forced password change and mandatory 2FA: after auth + OTP, before any view
+    # (and inside the header middleware above, so its redirects carry the same headers).
+    "gridgov.accounts.middleware.AccountSecurityMiddleware",
     # Last, as django-axes asks: it turns a lockout flagged during authentication into the response.
     "axes.middleware.AxesMiddleware",
 ]

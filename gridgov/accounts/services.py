@@ -4,6 +4,7 @@ Every change writes an audit record in the same transaction (`gridgov.privacy.se
 """
 
 import hashlib
+import ipaddress
 import secrets
 from datetime import timedelta
 
@@ -26,7 +27,12 @@ def client_ip(request) -> str | None:
     """The client's address as django-axes computed it (proxy-aware), else REMOTE_ADDR."""
     if request is None:
         return None
-    return getattr(request, "axes_ip_address", None) or request.META.get("REMOTE_ADDR") or None
+    for value in (getattr(request, "axes_ip_address", None), request.META.get("REMOTE_ADDR")):
+        try:
+            return str(ipaddress.ip_address(value)) if value else None
+        except ValueError:
+            continue  # "unknown" (no address, e.g. force_login in tests): not an address
+    return None
 
 
 @transaction.atomic

@@ -186,7 +186,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "gridgov.accounts.views.lockout_response"
 AXES_VERBOSE = False
 # The client's address as the rate limiter sees it (GRIDGOV_TRUSTED_PROXIES), one rule for both.
-AXES_CLIENT_IP_CALLABLE = "gridgov.security.ratelimit.client_ip"
+AXES_CLIENT_IP_CALLABLE = "gridgov.accounts.services.axes_client_ip"
 
 OTP_TOTP_ISSUER = os.environ.get("GRIDGOV_OTP_ISSUER", "gridgov")
 # Nobody reads a user's TOTP secret in the admin: an administrator may only delete a device

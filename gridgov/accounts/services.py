@@ -35,6 +35,17 @@ def client_ip(request) -> str | None:
     return None
 
 
+def axes_client_ip(request) -> str | None:
+    """django-axes' view of the client: the rate limiter's address (GRIDGOV_TRUSTED_PROXIES),
+    or None when there is none (a request built in code has no REMOTE_ADDR)."""
+    from gridgov.security.ratelimit import client_ip as limiter_ip
+
+    try:
+        return str(ipaddress.ip_address(limiter_ip(request)))
+    except ValueError:
+        return None
+
+
 @transaction.atomic
 def record_login_event(*, request, kind: str, user: User | None = None, username: str = "") -> LoginEvent:
     """Write a login-history row and its audit record (success, failure, lockout, logout…)."""

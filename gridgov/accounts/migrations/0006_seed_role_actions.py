@@ -39,5 +39,5 @@ def unseed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0004_login_security")]
+    dependencies = [("accounts", "0005_login_security")]
     operations = [migrations.RunPython(seed, unseed)]

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0003_apitoken'),
+        ('accounts', '0004_encrypted_phone'),
         ('cases', '0002_seed_calendar'),
         ('places', '0001_initial'),
     ]

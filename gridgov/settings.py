@@ -7,6 +7,7 @@ GRIDGOV_PROXY_SSL_HEADER, GRIDGOV_TRUSTED_PROXIES, GRIDGOV_RATE_LIMITS, GRIDGOV_
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -65,6 +66,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",  # serves Swagger UI from local static files, no CDN
     "django_tasks_db",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "gridgov.places",
     "gridgov.accounts",
     "gridgov.privacy",
@@ -95,6 +99,12 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Idle timeout, forced password change and mandatory 2FA: after auth + OTP, before any view
+    # (and inside the header middleware above, so its redirects carry the same headers).
+    "gridgov.accounts.middleware.AccountSecurityMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during authentication into the response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "gridgov.urls"
@@ -140,14 +150,54 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "/admin/login/"
 
+# --- accounts and login security (issue 3 §1; SECURITY.md R1–R6) -------------------------
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a locked-out account or IP before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "gridgov.accounts.backends.RoleModelBackend",
+]
+# Argon2id first; the others only verify (and upgrade on login) hashes made before the switch.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "gridgov.accounts.validators.CharacterClassesValidator", "OPTIONS": {"min_classes": 3}},
+    {"NAME": "gridgov.accounts.validators.PasswordHistoryValidator", "OPTIONS": {"history": 5}},
 ]
+
+# django-axes: 5 failures lock the account AND (separately) the IP address for 30 minutes.
+AXES_FAILURE_LIMIT = int(os.environ.get("GRIDGOV_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("GRIDGOV_LOCKOUT_MINUTES", "30")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# A try during the lockout must not push its end further (the lock lasts exactly 30 minutes).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The locked-out answer is the very page a wrong password gets: nothing tells an attacker which.
+AXES_LOCKOUT_CALLABLE = "gridgov.accounts.views.lockout_response"
+AXES_VERBOSE = False
+# The client's address as the rate limiter sees it (GRIDGOV_TRUSTED_PROXIES), one rule for both.
+AXES_CLIENT_IP_CALLABLE = "gridgov.accounts.services.axes_client_ip"
+
+OTP_TOTP_ISSUER = os.environ.get("GRIDGOV_OTP_ISSUER", "gridgov")
+# Nobody reads a user's TOTP secret in the admin: an administrator may only delete a device
+# (the user then enrols a new one at next sign-in).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Sessions end with the browser or after 12 h at most; the idle timeout (GRIDGOV
+# ["SESSION_IDLE_MINUTES"]) ends most of them sooner. HttpOnly/SameSite/Secure: see the
+# security block below; the __Host- cookie names are set there too when TLS is on.
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = 12 * 3600
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
@@ -235,6 +285,17 @@ GRIDGOV = {
         # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: use REMOTE_ADDR).
         "TRUSTED_PROXIES": int(os.environ.get("GRIDGOV_AUDIT_TRUSTED_PROXIES", "0")),
     },
+    # --- accounts (SECURITY.md R1–R6) ---
+    "PASSWORD_MAX_AGE_DAYS": int(os.environ.get("GRIDGOV_PASSWORD_MAX_AGE_DAYS", "90")),
+    "SESSION_IDLE_MINUTES": int(os.environ.get("GRIDGOV_SESSION_IDLE_MINUTES", "30")),
+    # Roles that must sign in with a TOTP second factor (django-otp).
+    "MFA_ROLES": [r for r in os.environ.get(
+        "GRIDGOV_MFA_ROLES", "system_admin,security_admin,auditor,dispatcher,leader").split(",") if r],
+    "TOKEN_MAX_DAYS": int(os.environ.get("GRIDGOV_TOKEN_MAX_DAYS", "366")),
+    # Staff who have not signed in for this many days are disabled by `gridgov accounts disable-inactive`.
+    "STAFF_INACTIVE_DAYS": int(os.environ.get("GRIDGOV_STAFF_INACTIVE_DAYS", "90")),
+    # Seconds a process trusts its copy of the role → action table before re-reading its version row.
+    "ROLE_TABLE_TTL": float(os.environ.get("GRIDGOV_ROLE_TABLE_TTL", "2")),
 }
 
 # --- security: headers, TLS, cookies, rate limits (gridgov.security; `gridgov check --deploy` reviews them) ---
@@ -274,6 +335,9 @@ if TLS:
     SECURE_HSTS_PRELOAD = _env_bool("GRIDGOV_HSTS_PRELOAD", False)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # __Host-: the browser accepts these cookies only from this host, over HTTPS, for path /.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
     if proxy_header := os.environ.get("GRIDGOV_PROXY_SSL_HEADER", "X-Forwarded-Proto").strip():
         SECURE_PROXY_SSL_HEADER = ("HTTP_" + proxy_header.upper().replace("-", "_"), "https")
 

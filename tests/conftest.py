@@ -55,3 +55,27 @@ def _audit_rows_cleared_after_transactional_tests(request):
     with transaction.atomic(), triggers_bypassed():
         AuditCheckpoint.objects.all().delete()
         AuditRecord.objects.all().delete()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_role_table():
+    """Each test reads the role table from its own database state (edits roll back with it)."""
+    from gridgov.accounts.permissions import invalidate_role_table
+
+    invalidate_role_table()
+    yield
+    invalidate_role_table()
+
+
+@pytest.fixture
+def admin_user(db, django_user_model):
+    """pytest-django's superuser, as an established account (no forced password change)."""
+    return django_user_model.objects.create_superuser("admin", "admin@example.com", "Adm1n-pass-2026", must_change_password=False)
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's admin client, signed in with the second factor done (superusers need it)."""
+    from tests.factories import verified_login
+
+    return verified_login(client, admin_user)

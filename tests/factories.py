@@ -39,8 +39,9 @@ class World:
 
 
 def make_user(username: str, role: str, *, region=None, grid=None, department=None, superuser=False) -> User:
+    # An established account: it chose its own password already (no forced change).
     user = User(username=username, role=role, region=region, grid=grid, department=department, display_name=username,
-                is_superuser=superuser, is_staff=superuser)
+                is_superuser=superuser, is_staff=superuser, must_change_password=False)
     user.set_password("Test-pass-2026")
     user.save()
     return user
@@ -93,3 +94,18 @@ def build_world() -> World:
     u["leader"] = make_user("leader", Role.LEADER, region=district)
     u["auditor"] = make_user("auditor", Role.AUDITOR)
     return w
+
+
+def verified_login(client, user):
+    """Sign a test client in as `user` with its second factor done, as after the OTP page:
+    the user gets a confirmed TOTP device and the session carries it (django-otp)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="test", confirmed=True)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.factories import build_world
+from tests.factories import build_world, verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -17,8 +17,8 @@ def test_home_counts_are_scoped(client):
 
     w = build_world()
     cs.report_case(actor=w.users["worker_other"], channel="patrol", title="其他街道的案件", grid=w.grids[3])
-    client.force_login(w.users["dispatcher"])  # 海滨街道: sees none of 临江's cases
+    verified_login(client, w.users["dispatcher"])  # 海滨街道: sees none of 临江's cases
     body = client.get("/").content.decode()
     assert "辖区案件" in body and "<b>1</b>" not in body
-    client.force_login(w.users["dispatcher2"])
+    verified_login(client, w.users["dispatcher2"])
     assert "<b>1</b>" in client.get("/").content.decode()

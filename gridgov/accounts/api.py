@@ -10,15 +10,16 @@ from typing import Literal
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from gridgov.errors import Forbidden
 
 from . import services as account_services
-from .models import Role
-from .permissions import DEFAULT_ROLE_ACTIONS, can
+from .middleware import BLOCKS, session_block, touch_or_expire
+from .models import LoginEvent, Role
+from .permissions import can, role_table
 
 
 class TokenAuth(HttpBearer):
@@ -46,6 +47,16 @@ class SessionAuth(APIKeyCookie):
             return None
         if self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
             raise Forbidden("CSRF校验失败，请刷新页面后重试", "CSRF check failed", code="csrf_failed")
+        # The same gate as the pages: an idle session, or one still owing its second factor
+        # or a new password, does not reach the API. The middleware lets calls with a bearer
+        # header through untouched, so a bad token falling back to the session lands here.
+        if touch_or_expire(request, user):
+            status, zh, en = BLOCKS["session_expired"]
+            raise Forbidden(zh, en, code="session_expired", status=status)
+        reason = session_block(user)
+        if reason is not None:
+            status, zh, en = BLOCKS[reason]
+            raise Forbidden(zh, en, code=reason, status=status)
         return user
 
 
@@ -55,7 +66,6 @@ API_AUTH = [TokenAuth(), SessionAuth()]
 # --- who am I ---------------------------------------------------------------------------
 
 router = Router(tags=["accounts"])
-ALL_ACTIONS = sorted(set().union(*DEFAULT_ROLE_ACTIONS.values()))
 
 
 class RefOut(Schema):
@@ -73,6 +83,7 @@ class MeOut(Schema):
     grid: RefOut | None
     department: RefOut | None
     scope_path: str | None
+    roles: list[str]
     actions: list[str]
 
 
@@ -88,5 +99,22 @@ def me(request):
         "username": user.username, "display_name": user.display_name, "role": user.role,
         "role_label": str(user.get_role_display()), "is_superuser": user.is_superuser,
         "region": _ref(user.region), "grid": _ref(user.grid), "department": _ref(user.department),
-        "scope_path": user.scope_path, "actions": [a for a in ALL_ACTIONS if can(user, a)],
+        "scope_path": user.scope_path, "roles": sorted(user.roles),
+        "actions": sorted(a for a in set().union(*role_table().values()) if can(user, a)),
     }
+
+
+class LoginEventOut(Schema):
+    at: str
+    kind: Literal[tuple(LoginEvent.Kind.values)]  # type: ignore[valid-type]
+    kind_label: str
+    ip: str | None
+    user_agent: str
+
+
+@router.get("/me/logins", response=list[LoginEventOut], summary="我的登录记录 · My sign-in history")
+def my_logins(request, limit: int = Query(50, ge=1, le=200)):
+    """The caller's own latest sign-in events (success, failure, lockout, logout), newest first."""
+    events = LoginEvent.objects.filter(user=request.auth).order_by("-at", "-id")[:limit]
+    return [{"at": e.at.isoformat(), "kind": e.kind, "kind_label": str(e.get_kind_display()), "ip": e.ip,
+             "user_agent": e.user_agent} for e in events]

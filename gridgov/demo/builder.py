@@ -28,6 +28,8 @@ class DemoResult:
     timings: dict = field(default_factory=dict)
     statuses: dict = field(default_factory=dict)
     logins: list = field(default_factory=list)
+    otp_secret: str = ""
+    otp_uri: str = ""
     failures: list = field(default_factory=list)
     sweep: dict = field(default_factory=dict)
 
@@ -77,6 +79,7 @@ def build_demo(size: str = "small", *, seed: int = DEFAULT_SEED, cases: int | No
     say("创建演示账号 / creating the people…")
     people = seed_people(seed)
     result.logins = people.logins
+    result.otp_secret, result.otp_uri = people.otp_secret, people.otp_uri
     lap("people")
     count = DEFAULT_CASES[size] if cases is None else max(0, int(cases))
     say(f"生成{count}件案件的办理历史 / replaying {count} cases through the case loop…")
@@ -110,6 +113,10 @@ def format_table(rows: list[tuple], header: tuple) -> str:
     return "\n".join(out)
 
 
-def format_logins(logins: list[tuple]) -> str:
+def format_logins(logins: list[tuple], otp_secret: str = "", otp_uri: str = "") -> str:
     table = format_table(logins, ("用户名 username", "角色 role", "辖区 jurisdiction"))
-    return f"{table}\n\n所有演示账号的密码 / password of every demo account: {DEMO_PASSWORD}"
+    text = f"{table}\n\n所有演示账号的密码 / password of every demo account: {DEMO_PASSWORD}"
+    if otp_secret:
+        text += (f"\n调度员、领导和管理员须双因素登录，验证器密钥（所有演示账号相同）"
+                 f" / TOTP secret of every demo account that needs a second factor: {otp_secret}\n{otp_uri}")
+    return text

@@ -4,16 +4,28 @@ with readable demo logins for the first district, street, community and grid.
 
 All demo accounts share one password, ``DEMO_PASSWORD``; it is hashed once and the
 hash reused (hashing tens of thousands of times would take minutes, and the password is
-public anyway).
+public anyway). They are not forced to change it at first sign-in (a demo is for looking
+around); accounts created in the admin are.
+
+Roles that must use a second factor (settings.GRIDGOV["MFA_ROLES"]) get a confirmed TOTP
+device with one demo secret derived from the seed, printed with the logins: add it once to
+an authenticator app and every demo dispatcher, leader and administrator can sign in.
+The three administrators (三员分立) are ordinary staff, not superusers: ``sysadmin``
+manages accounts and configuration, ``secadmin`` the role table, ``auditor`` reads the log.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from gridgov.accounts.models import Role, User
 from gridgov.cases.models import Department
@@ -40,6 +52,8 @@ class People:
     leader: dict[int, User] = field(default_factory=dict)  # district/city id → leader
     handler: dict[int, User] = field(default_factory=dict)  # department id → handler
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # username, role, where
+    otp_secret: str = ""  # base32 TOTP secret of every demo account that needs a second factor
+    otp_uri: str = ""
 
 
 def _name(rng) -> str:
@@ -58,6 +72,7 @@ def seed_people(seed: int = 2026) -> People:
     """Create the accounts and return who is who."""
     rng = np.random.default_rng([seed, 11])
     password = make_password(DEMO_PASSWORD)
+    now = timezone.now()
     people = People()
     rows: list[tuple[User, str, int]] = []  # user, map name, key
 
@@ -81,7 +96,8 @@ def seed_people(seed: int = 2026) -> People:
 
     def add(kind: str, key: int, username: str, role: str, **where) -> None:
         username = named.get((kind, key), username)
-        user = User(username=username, role=role, password=password, display_name=_name(rng), phone=_mobile(rng), **where)
+        user = User(username=username, role=role, password=password, display_name=_name(rng), phone=_mobile(rng),
+                    must_change_password=False, password_changed_at=now, **where)
         rows.append((user, kind, key))
 
     add("dispatcher", city.pk, f"sd{city.code}", Role.DISPATCHER, region=city)
@@ -114,10 +130,13 @@ def seed_people(seed: int = 2026) -> People:
         else:
             getattr(people, kind)[key] = user
 
-    admin = User(username="admin", role=Role.SYSTEM_ADMIN, password=password, display_name="系统管理员",
-                 is_superuser=True, is_staff=True)
-    auditor = User(username="auditor", role=Role.AUDITOR, password=password, display_name=_name(rng))
-    User.objects.bulk_create([admin, auditor])
+    admins = [
+        User(username=username, role=role, password=password, display_name=_name(rng), is_staff=True,
+             must_change_password=False, password_changed_at=now)
+        for username, role in (("sysadmin", Role.SYSTEM_ADMIN), ("secadmin", Role.SECURITY_ADMIN), ("auditor", Role.AUDITOR))
+    ]
+    User.objects.bulk_create(admins)
+    people.otp_secret, people.otp_uri = _seed_totp(seed)
 
     where = {
         "city": city.name, "district": f"{first_district.name}", "street": f"{first_district.name}{first_street.name}",
@@ -135,6 +154,18 @@ def seed_people(seed: int = 2026) -> People:
         ("district_handler", str(Role.DEPARTMENT_HANDLER.label), f"{first_district.name}{district_department.name}"),
         ("leader", str(Role.LEADER.label), where["city"]),
         ("auditor", str(Role.AUDITOR.label), "全系统（仅审计日志）"),
-        ("admin", str(Role.SYSTEM_ADMIN.label), "全系统（账号与配置）"),
+        ("sysadmin", str(Role.SYSTEM_ADMIN.label), "全系统（账号与配置）"),
+        ("secadmin", str(Role.SECURITY_ADMIN.label), "全系统（角色权限）"),
     ]
     return people
+
+
+def _seed_totp(seed: int) -> tuple[str, str]:
+    """A confirmed TOTP device, all with one secret, for every account of a 2FA role."""
+    key = hashlib.sha256(f"gridgov-demo-totp-{seed}".encode()).digest()[:20]
+    mfa_roles = set(settings.GRIDGOV["MFA_ROLES"])
+    users = User.objects.filter(role__in=mfa_roles).values_list("pk", flat=True)
+    TOTPDevice.objects.bulk_create([TOTPDevice(user_id=pk, name="demo", key=key.hex(), confirmed=True) for pk in users])
+    secret = base64.b32encode(key).decode().rstrip("=")
+    uri = f"otpauth://totp/gridgov-demo?secret={secret}&issuer=gridgov-demo&algorithm=SHA1&digits=6&period=30"
+    return secret, uri

@@ -79,16 +79,22 @@ def test_departments_matrix_and_categories(demo):
 
 
 def test_every_role_has_a_user_and_the_logins_work(demo, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     assert {r for r in Role.values if User.objects.filter(role=r).exists()} == set(Role.values)
     usernames = [row[0] for row in demo.logins]
     assert {"resident", "grid_worker", "grid_leader", "community_staff", "street_dispatcher", "district_dispatcher",
-            "city_dispatcher", "dept_handler", "leader", "auditor", "admin"} <= set(usernames)
+            "city_dispatcher", "dept_handler", "leader", "auditor", "sysadmin", "secadmin"} <= set(usernames)
     for username in usernames:
         user = User.objects.get(username=username)
         assert user.check_password(DEMO_PASSWORD)
-        validate_password(DEMO_PASSWORD, user)
-    assert User.objects.get(username="admin").is_superuser
+        validate_password(DEMO_PASSWORD, User(username=username))  # the policy, not the history
+        assert not user.must_change_password
+    # 三员分立: the demo's administrators are staff, none of them a superuser.
+    assert not User.objects.filter(is_superuser=True).exists()
+    assert User.objects.get(username="sysadmin").role == Role.SYSTEM_ADMIN
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+    assert TOTPDevice.objects.filter(user__username="city_dispatcher", confirmed=True).exists()
+    assert demo.otp_secret and demo.otp_secret in demo.otp_uri
     assert User.objects.get(username="street_dispatcher").region.level == RegionLevel.STREET
     assert User.objects.get(username="district_dispatcher").region.level == RegionLevel.DISTRICT
     assert User.objects.get(username="city_dispatcher").region.level == RegionLevel.CITY

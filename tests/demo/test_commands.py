@@ -47,7 +47,7 @@ def test_builds_and_prints_the_logins():
     out = StringIO()
     call_command("demo", "--size", "small", "--cases", "25", "--seed", "3", stdout=out, stderr=StringIO())
     text = out.getvalue()
-    for expected in ("street_dispatcher", "grid_worker", "dept_handler", "resident", "admin", "Demo-2026", "网格 grids"):
+    for expected in ("street_dispatcher", "grid_worker", "dept_handler", "resident", "sysadmin", "Demo-2026", "网格 grids", "otpauth://"):
         assert expected in text
     assert Region.objects.filter(level=RegionLevel.DISTRICT).count() == 2
     assert Case.objects.count() >= 25

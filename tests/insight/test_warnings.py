@@ -11,7 +11,7 @@ from gridgov.errors import InvalidInput
 from gridgov.insight import identity, warnings
 from gridgov.insight.models import EarlyWarning, RollupState, WarningRule, WarningState
 from gridgov.privacy.models import AuditRecord
-from tests.factories import build_world
+from tests.factories import build_world, verified_login
 
 from .warning_data import AT, report, spread
 
@@ -246,7 +246,7 @@ def test_forced_severity_and_disabled_rules(w):
 
 
 def test_admin_refuses_bad_rule_parameters(w, client):
-    client.force_login(w.users["admin"])
+    verified_login(client, w.users["admin"])  # superusers sign in with a second factor
     r = client.post("/admin/insight/warningrule/add/", {"code": "surge-fast", "name": "快速激增", "kind": "surge",
                                                         "enabled": "on", "params": '{"alpha": 2}'})
     assert r.status_code == 200 and "alpha" in r.content.decode()

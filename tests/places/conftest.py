@@ -94,11 +94,11 @@ def users(grids):
 
     t = grids
     t.users = {
-        "admin": User.objects.create_superuser("admin", "admin@example.org", "Test-pass-2026"),
-        "street": User.objects.create_user("street", password="Test-pass-2026", role="dispatcher", region=t.street),
-        "community_b": User.objects.create_user("community_b", password="Test-pass-2026", role="community_staff", region=t.b),
-        "worker": User.objects.create_user("worker", password="Test-pass-2026", role="grid_worker",  # pragma: allowlist secret
+        "admin": User.objects.create_superuser("admin", "admin@example.org", "Test-pass-2026", must_change_password=False),
+        "street": User.objects.create_user("street", password="Test-pass-2026", must_change_password=False, role="dispatcher", region=t.street),
+        "community_b": User.objects.create_user("community_b", password="Test-pass-2026", must_change_password=False, role="community_staff", region=t.b),
+        "worker": User.objects.create_user("worker", password="Test-pass-2026", must_change_password=False, role="grid_worker",  # pragma: allowlist secret
                                            grid=Grid.objects.get(code="350502001001002")),
-        "nobody": User.objects.create_user("nobody", password="Test-pass-2026", role="resident"),
+        "nobody": User.objects.create_user("nobody", password="Test-pass-2026", must_change_password=False, role="resident"),
     }
     return t

@@ -3,12 +3,13 @@ from django.test import Client
 
 from gridgov.places.models import Grid, MicroGrid, Region, SpatialIndexState
 from gridgov.privacy.models import AuditRecord
+from tests.factories import verified_login
 
 
 @pytest.fixture
 def admin_client_(users):
     client = Client()
-    client.force_login(users.users["admin"])
+    verified_login(client, users.users["admin"])
     return client
 
 

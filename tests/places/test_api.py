@@ -6,6 +6,7 @@ from shapely.geometry import shape
 
 from gridgov.places import geo
 from gridgov.places.models import Grid
+from tests.factories import verified_login
 
 
 @pytest.fixture
@@ -13,7 +14,7 @@ def api(users):
     def as_user(name):
         client = Client()
         if name:
-            client.force_login(users.users[name])
+            verified_login(client, users.users[name])
         return client
 
     return as_user

@@ -12,7 +12,7 @@ from gridgov.accounts.services import issue_token
 from gridgov.privacy.models import AuditRecord
 from gridgov.privacy.services import audit
 from tests.api.conftest import Api, error_of
-from tests.factories import build_world, make_user
+from tests.factories import build_world, make_user, verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -143,12 +143,12 @@ def test_admin_shows_the_log_read_only_to_auditors_only(sample, client, w):
     auditor = w.users["auditor"]
     auditor.is_staff = True
     auditor.save()
-    client.force_login(auditor)
+    verified_login(client, auditor)  # auditors sign in with a second factor
     assert client.get("/admin/privacy/auditrecord/").status_code == 200
     record = AuditRecord.objects.first()
     page = client.get(f"/admin/privacy/auditrecord/{record.pk}/change/")
     assert page.status_code == 200 and b'name="_save"' not in page.content
     assert client.post(f"/admin/privacy/auditrecord/{record.pk}/delete/").status_code == 403
     root = make_user("root", "system_admin", superuser=True)
-    client.force_login(root)
+    verified_login(client, root)
     assert client.get("/admin/privacy/auditrecord/").status_code == 403

@@ -74,8 +74,8 @@ def test_limit_window_is_fixed_and_resets(rf, limits, db):
 def test_login_is_limited_per_address(client, w, limits):
     limits(login=("2/m", None))
     for _ in range(2):
-        assert client.post("/admin/login/", {"username": "admin", "password": "wrong"}).status_code == 200  # pragma: allowlist secret
-    refused = client.post("/admin/login/", {"username": "admin", "password": "wrong"})
+        assert client.post("/accounts/login/", {"username": "admin", "password": "wrong"}).status_code == 200  # pragma: allowlist secret
+    refused = client.post("/accounts/login/", {"username": "admin", "password": "wrong"})
     assert refused.status_code == 429 and "请求过于频繁" in refused.content.decode()
     assert refused["Content-Type"].startswith("text/html")
 

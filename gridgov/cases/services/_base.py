@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from gridgov.accounts.models import Role
 from gridgov.accounts.permissions import can
+from gridgov.accounts.scoping import in_territory
 from gridgov.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from gridgov.fastsql import insert_one
 from gridgov.places.models import Region, RegionLevel
@@ -43,8 +44,8 @@ def _locked(case: Case) -> Case:
 
 
 def _in_path(user, path: str) -> bool:
-    scope = user.scope_path
-    return bool(scope) and path.startswith(scope)
+    """Is the path inside the territory of any of the user's posts?"""
+    return in_territory(user, path)
 
 
 def _require(actor, action: str, case: Case | None = None, *, allowed_from=None) -> None:

@@ -59,4 +59,4 @@ class Command(BaseCommand):
         if result.failures:
             self.stderr.write(f"{len(result.failures)} planned steps were refused by the services, e.g. {result.failures[0]}")
         self.stdout.write("")
-        self.stdout.write(builder.format_logins(result.logins))
+        self.stdout.write(builder.format_logins(result.logins, result.otp_secret, result.otp_uri))

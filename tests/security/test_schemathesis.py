@@ -42,7 +42,10 @@ CHECKS = {
 }
 # Real values for path parameters, so that most positive requests reach an object instead of a 404.
 PATH_VALUES = {"number": lambda sw: [c.number for c in sw.cases.values()],
-               "code": lambda sw: [g.code for g in sw.grids.values()]}
+               "code": lambda sw: [g.code for g in sw.grids.values()],
+               "warning_id": lambda sw: [w.pk for w in sw.warnings.values()],
+               "photo_id": lambda sw: [p.pk for p in sw.photos.values()],
+               "record_id": lambda sw: [sw.audit_id]}
 
 
 def _operations(schema):

@@ -13,7 +13,7 @@ import pytest
 from django.db import transaction
 from django.test import Client
 
-from tests.factories import photo
+from tests.factories import photo, verified_login
 
 from . import oracle
 from .oracle import ABSENT, EMPTY, FORBIDDEN, GUARDED, HIDDEN, PERMITTED, VISIBLE
@@ -77,7 +77,8 @@ class MatrixRunner:
         client = self.session_clients.get(role.user)
         if client is None:
             client = self.session_clients[role.user] = Client()
-            client.force_login(self.sw.users[role.user])
+            # Second factor done: the roles that need one (accounts) would be sent to the OTP page.
+            verified_login(client, self.sw.users[role.user])
         self.requests += 1
         return client.get(endpoint.path)
 

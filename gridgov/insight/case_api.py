@@ -62,15 +62,17 @@ def _ref(obj):
 
 def _staff_case(request, number: str) -> Case:
     user = request.auth
-    if not (user.is_superuser or user.role != Role.RESIDENT):
-        raise Forbidden("只有工作人员可以查看", "Staff only", code="role_forbidden")
     case = (
         Case.objects.restrict(user).filter(number=number)
         .select_related("category", "region", "owner_region").defer("region__geometry", "owner_region__geometry").first()
         if "\x00" not in number else None
     )
+    # Scope first, like every case endpoint: a case outside it is 404 for every role, and
+    # only a case the caller sees can tell it that its role lacks the right.
     if case is None:
         raise NotFound("案件不存在", "Case not found")
+    if not (user.is_superuser or user.role != Role.RESIDENT):
+        raise Forbidden("只有工作人员可以查看", "Staff only", code="role_forbidden")
     return case
 
 

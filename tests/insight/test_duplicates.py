@@ -200,7 +200,8 @@ def test_api_duplicates_merge_and_every_reporter_is_told_at_closure(w, api):
     assert cand["number"] == n1 and cand["score"] > 0.2 and 10 < cand["distance_m"] < 20 and cand["radius_m"] == 100
     assert cand["reason"] and n1 in cand["merge"]
 
-    # Out of scope: 404 for the case, and residents may not use the command centre's view.
+    # Out of scope: 404 for the case; the resident who reported it sees it, but residents may
+    # not use the command centre's view.
     assert api("dispatcher2").get(f"/cases/{n2}/duplicates").status_code == 404
     assert api("resident2").get(f"/cases/{n2}/duplicates").status_code == 403
     assert api("dispatcher").get("/cases/nope/duplicates").status_code == 404

@@ -5,14 +5,17 @@ object scope of policy.yaml, each carrying its own canary."""
 from dataclasses import dataclass, field
 
 import pytest
+from django.utils import timezone
 
 from gridgov.accounts.models import Role
 from gridgov.accounts.services import issue_token
 from gridgov.cases import services as case_services
 from gridgov.cases.models import Case
+from gridgov.insight.models import EarlyWarning, Severity, WarningRule
 from gridgov.places.models import Grid, Region, RegionLevel
+from gridgov.privacy.models import AuditRecord
 from tests.api.conftest import as_user, error_of, w  # noqa: F401  (the API's fixtures, reused)
-from tests.factories import box, build_world, make_user
+from tests.factories import box, build_world, make_user, photo
 
 from . import oracle
 from .canary import Canary, LeakScanner
@@ -29,6 +32,9 @@ class SecurityWorld:
     grids: dict
     cases: dict = field(default_factory=dict)       # object name → Case
     canaries: dict = field(default_factory=dict)    # object name → Canary
+    warnings: dict = field(default_factory=dict)    # object name → its EarlyWarning (scoped to its grid)
+    photos: dict = field(default_factory=dict)      # object name → its CasePhoto
+    audit_id: int = 0                               # an audit record for the auditor's API
     tokens: dict = field(default_factory=dict)      # username → bearer token
 
     def token(self, username: str) -> str:
@@ -43,7 +49,8 @@ class SecurityWorld:
         case = self.cases[name]
         grid = case.grid
         others = {f"{other}_number": c.number for other, c in self.cases.items()}
-        return {**others, "number": case.number, "grid": grid.code, "region": grid.region.code, "status": case.status,
+        return {**others, "number": case.number, "warning_id": self.warnings[name].pk, "photo_id": self.photos[name].pk,
+                "phone": self.canaries[name].phone, "audit_id": self.audit_id, "grid": grid.code, "region": grid.region.code, "status": case.status,
                 "lat": case.lat, "lon": case.lon, "canary": self.canaries[name].token}
 
 
@@ -67,6 +74,7 @@ def build_security_world(policy: oracle.Policy | None = None) -> SecurityWorld:
                               geometry=box(118.60, 24.90, 118.61, 24.92), households=300)
     grids = {"g0": world.grids[0], "g1": world.grids[1], "g2": world.grids[2], "g3": world.grids[3], "far": far}
     sw = SecurityWorld(world=world, policy=policy, users=users, grids=grids)
+    rule = WarningRule.objects.order_by("code").first()
     system = users["admin"]
     for name, spec in policy.objects.items():
         canary = Canary.make()
@@ -77,7 +85,7 @@ def build_security_world(policy: oracle.Policy | None = None) -> SecurityWorld:
             actor=reporter, channel="resident" if reporter else "hotline", title=f"矩阵案件 {name}",
             description=f"描述 D{canary.token} 门口堆放垃圾", category=world.cats["litter"], lat=lat, lon=lon, grid=grid,
             address=f"{grid.region.name}A{canary.token}号", reporter_name=f"甲{canary.token}", reporter_phone=canary.phone,
-            public_anonymous=False,
+            public_anonymous=False, photos=[photo(f"{name}.jpg")],
         )
         for step in STATUS_STEPS[spec["status"]]:
             if step == "accept":
@@ -91,6 +99,15 @@ def build_security_world(policy: oracle.Policy | None = None) -> SecurityWorld:
         assert case.status == spec["status"], (name, case.status)
         sw.cases[name] = case
         sw.canaries[name] = canary
+        sw.photos[name] = case.photos.get()
+        # An open early warning about this object's grid, owned by its community; the canary in
+        # its title shows whether it reaches a role that must not see it.
+        sw.warnings[name] = EarlyWarning.objects.create(
+            rule=rule, kind=rule.kind, subject_key=f"matrix:{name}", severity=Severity.HIGH, title=f"预警 W{canary.token}",
+            evidence={"case": case.number}, region=grid.region, grid=grid, category=world.cats["litter"],
+            scope_path=grid.path, owner_region=grid.region, raised_at=timezone.now(), last_seen_at=timezone.now(),
+        )
+    sw.audit_id = AuditRecord.objects.order_by("-pk").values_list("pk", flat=True).first()
     return sw
 
 

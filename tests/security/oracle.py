@@ -26,6 +26,11 @@ class Role:
     actions: frozenset
     may: frozenset
     guards: dict = field(hash=False, compare=False)
+    warnings: frozenset = frozenset()
+
+    def seen(self, endpoint: "Endpoint", obj: str) -> bool:
+        """Does this role see the endpoint's object (the case, or the case's early warning)?"""
+        return obj in (self.warnings if endpoint.on == "warning" else self.sees)
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class Endpoint:
     guard: tuple = ()
     denied: str = "403"
     files: tuple = ()
+    on: str = "case"
+    forbidden_code: str = "role_forbidden"
 
 
 @dataclass(frozen=True)
@@ -84,14 +91,17 @@ def load(path: Path = POLICY_PATH) -> Policy:
             raise ValueError(f"endpoint {e['id']}: a transition names its action")
         endpoints.append(Endpoint(id=e["id"], kind=kind, path=e["path"], method=method, params=e.get("params", {}),
                                   body=e.get("body"), action=e.get("action"), guard=guard, denied=str(e.get("denied", "403")),
-                                  files=tuple(e.get("files", ()))))
+                                  files=tuple(e.get("files", ())), on=e.get("family", "case"),
+                                  forbidden_code=e.get("forbidden_code", "role_forbidden")))
+        if endpoints[-1].on not in {"case", "warning"}:
+            raise ValueError(f"endpoint {e['id']}: unknown object family {endpoints[-1].on}")
     ids = [e.id for e in endpoints]
     if len(ids) != len(set(ids)):
         raise ValueError("endpoint ids must be unique")
     role_endpoint_ids = {e.id for e in endpoints if e.kind in ROLE_KINDS}
     roles = {}
     for name, r in raw["roles"].items():
-        lists = {key: frozenset(r.get(key, ())) for key in ("sees", "grids_of", *GUARD_LISTS)}
+        lists = {key: frozenset(r.get(key, ())) for key in ("sees", "grids_of", "warnings", *GUARD_LISTS)}
         for key, values in lists.items():
             unknown = values - set(objects)
             if unknown:
@@ -101,7 +111,7 @@ def load(path: Path = POLICY_PATH) -> Policy:
             raise ValueError(f"role {name}.may: unknown endpoints {sorted(unknown)}")
         roles[name] = Role(name=name, user=r["user"], sees=lists["sees"], grids_of=lists["grids_of"],
                            actions=frozenset(r.get("actions", ())), may=frozenset(r.get("may", ())),
-                           guards={key: lists[key] for key in GUARD_LISTS})
+                           guards={key: lists[key] for key in GUARD_LISTS}, warnings=lists["warnings"])
     known = {}
     for entry in raw.get("known_leaks") or []:
         if entry["role"] not in roles or entry["object"] not in objects:
@@ -127,11 +137,14 @@ def expect(policy: Policy, role: Role, endpoint: Endpoint, obj: str | None) -> s
         if endpoint.id in role.may:
             return PERMITTED
         return EMPTY if endpoint.denied == "empty" else FORBIDDEN
-    seen = obj in role.sees
+    seen = role.seen(endpoint, obj)
+    lacks = endpoint.action is not None and endpoint.action not in role.actions
     if kind == "object_read":
-        return VISIBLE if seen else HIDDEN
+        # Scope first (404 says nothing about the role), then the role's right.
+        return HIDDEN if not seen else FORBIDDEN if lacks else VISIBLE
     if kind in {"list_member", "list_exact", "count_exact"}:
-        return VISIBLE if seen else ABSENT
+        # A list the role may not use at all is refused whatever it would hold.
+        return FORBIDDEN if lacks else VISIBLE if seen else ABSENT
     if kind == "grid_read":
         return VISIBLE if obj in role.grids_of else HIDDEN
     if kind in {"grid_member", "grid_locate"}:

@@ -6,13 +6,14 @@ them (inputs refuse unknown fields: `cases.schemas.In`), and no row anywhere may
 """
 
 import json
+import re
 
 from django.apps import apps
 from django.forms.models import model_to_dict
 from django.test import Client
 
 from . import oracle
-from .routes import SAFE_METHODS, api_operations, probe_path
+from .routes import SAFE_METHODS, api_operations
 
 PROTECTED = ("grid_id", "region_id", "scope_path", "role", "status", "is_open", "owner_id", "owner_user_id",
              "owner_region_id", "owner_department_id", "assignee_id", "reporter_id", "is_superuser", "is_staff",
@@ -41,12 +42,14 @@ def _hostile(sw) -> dict:
 
 
 def test_protected_fields_are_refused_and_nothing_changes(sw):
-    bodies = {e.path.removeprefix("/api").replace("{number}", "<number>"): e.body or {}
+    bodies = {re.sub(r"\{(\w+)\}", r"<\1>", e.path.removeprefix("/api")): e.body or {}
               for e in sw.policy.endpoints if e.method != "GET"}
     hostile = _hostile(sw)
     case = sw.cases["same_grid"]
-    # The street dispatcher commands this case: only the protected fields stand between the
-    # request and a real change.
+    # The street dispatcher commands this case and works its early warning: only the protected
+    # fields stand between the request and a real change. Every path parameter names a real
+    # object the dispatcher may act on; an unknown parameter is an error here, not a probe "1".
+    objects = {"number": case.number, "warning_id": str(sw.warnings["same_grid"].pk)}
     headers = sw.headers("dispatcher")
     unsafe = [(m, r) for m, r, _op in api_operations() if m not in SAFE_METHODS]
     client = Client()
@@ -57,7 +60,7 @@ def test_protected_fields_are_refused_and_nothing_changes(sw):
         body = {k: (v.format(number=case.number, grid=case.grid.code, same_grid_number=case.number) if isinstance(v, str) else v)
                 for k, v in bodies.get("/" + key, {}).items()}
         body.update({k: v for k, v in hostile.items() if k not in body})
-        path = probe_path(route.replace("<number>", case.number))
+        path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: objects[m.group(1)], route)
         form = {k: json.dumps(v) if isinstance(v, bool) else v for k, v in body.items()}
         for response in (client.generic(method, path, json.dumps(body), content_type="application/json", headers=headers),
                          client.post(path, form, headers=headers)):

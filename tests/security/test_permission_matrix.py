@@ -13,12 +13,10 @@ import pytest
 from django.db import transaction
 from django.test import Client
 
-from tests.factories import photo
+from tests.factories import photo, verified_login
 
 from . import oracle
 from .oracle import ABSENT, EMPTY, FORBIDDEN, GUARDED, HIDDEN, PERMITTED, VISIBLE
-
-ROLE_CODE = "role_forbidden"
 
 
 @dataclass
@@ -79,7 +77,8 @@ class MatrixRunner:
         client = self.session_clients.get(role.user)
         if client is None:
             client = self.session_clients[role.user] = Client()
-            client.force_login(self.sw.users[role.user])
+            # Second factor done: the roles that need one (accounts) would be sent to the OTP page.
+            verified_login(client, self.sw.users[role.user])
         self.requests += 1
         return client.get(endpoint.path)
 
@@ -90,6 +89,19 @@ class MatrixRunner:
 
     def numbers_in(self, response) -> set[str]:
         return {item["number"] for item in response.json()["items"]}
+
+    def listed(self, endpoint, obj, response) -> bool:
+        """Is the endpoint's object (the case, or its warning) among the response's items?"""
+        if endpoint.on == "warning":
+            return self.sw.warnings[obj].pk in {item["id"] for item in response.json()["items"]}
+        return self.sw.cases[obj].number in self.numbers_in(response)
+
+    def refused(self, endpoint, response) -> tuple[str, str] | None:
+        """A 403 as an observation: the role lacks the right (the endpoint's code) or a guard."""
+        if response.status_code != 403:
+            return None
+        code = _error_code(response)
+        return (FORBIDDEN if code == endpoint.forbidden_code else GUARDED), code
 
     def run_object_endpoint(self, role, endpoint):
         sw, policy = self.sw, self.sw.policy
@@ -104,10 +116,11 @@ class MatrixRunner:
             for obj in objects:
                 expected = oracle.expect(policy, role, endpoint, obj)
                 if response.status_code != 200:
-                    self.record(role, endpoint, obj, expected, f"http {response.status_code}")
+                    refused = self.refused(endpoint, response)
+                    self.record(role, endpoint, obj, expected, *(refused or (f"http {response.status_code}",)))
                     continue
                 if endpoint.kind == "list_exact":
-                    observed = VISIBLE if sw.cases[obj].number in self.numbers_in(response) else ABSENT
+                    observed = VISIBLE if self.listed(endpoint, obj, response) else ABSENT
                 elif endpoint.kind == "grid_member":
                     codes = {f["properties"].get("code") or f["id"] for f in response.json()["features"]}
                     observed = VISIBLE if sw.cases[obj].grid.code in codes else ABSENT
@@ -134,13 +147,13 @@ class MatrixRunner:
         code, status = _error_code(response), response.status_code
         case = self.sw.cases[obj]
         if endpoint.kind == "object_read":
-            if status == 200 and response.json().get("number") == case.number:
+            if status == 200 and self._names(endpoint, obj, response):
                 return VISIBLE, ""
-            return (HIDDEN, "") if status == 404 else (f"http {status}", code)
+            return (HIDDEN, "") if status == 404 else self.refused(endpoint, response) or (f"http {status}", code)
         if endpoint.kind == "list_member":
             if status != 200:
-                return f"http {status}", code
-            return (VISIBLE if case.number in self.numbers_in(response) else ABSENT), ""
+                return self.refused(endpoint, response) or (f"http {status}", code)
+            return (VISIBLE if self.listed(endpoint, obj, response) else ABSENT), ""
         if endpoint.kind == "grid_read":
             if status == 200 and response.json().get("properties", {}).get("code", response.json().get("id")) == case.grid.code:
                 return VISIBLE, ""
@@ -154,7 +167,7 @@ class MatrixRunner:
         if status == 404:
             return HIDDEN, code
         if status == 403:
-            return (FORBIDDEN if code == ROLE_CODE else GUARDED), code
+            return self.refused(endpoint, response)
         if status == 409:
             return "conflict", code
         if status == 422:
@@ -163,14 +176,25 @@ class MatrixRunner:
             return PERMITTED, ""
         return f"http {status}", code + " " + response.content.decode()[:200]
 
+    def _names(self, endpoint, obj, response) -> bool:
+        """Does a 200 answer show the object asked for (its number, its warning's id; a photo is
+        its bytes)?"""
+        if not response.get("Content-Type", "").startswith("application/json"):
+            return True
+        body = response.json()
+        if endpoint.on == "warning":
+            return body.get("id") == self.sw.warnings[obj].pk
+        return self.sw.cases[obj].number in (body.get("number"), body.get("case"))
+
     def run_role_endpoint(self, role, endpoint):
         expected = oracle.expect(self.sw.policy, role, endpoint, None)
         ph = self.sw.placeholders(next(iter(self.sw.policy.objects)))
         response = self.call(role, endpoint, ph)
         status, code = response.status_code, _error_code(response)
         if 200 <= status < 300:
-            observed = EMPTY if response.json() == [] else PERMITTED
-        elif status == 403:
+            json_body = response.get("Content-Type", "").startswith("application/json")
+            observed = EMPTY if json_body and response.json() == [] else PERMITTED
+        elif status == 403 and code in {endpoint.forbidden_code, ""}:
             observed = FORBIDDEN
         else:
             observed = f"http {status} {code}"

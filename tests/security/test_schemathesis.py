@@ -14,7 +14,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gridgov.cases.models import Case
+from tests.logscan import find_personal_numbers
 
 # Built at import: building it re-runs Django's logging set-up, which would drop the leak
 # scanner's log handler if done inside the test.
@@ -42,7 +43,10 @@ CHECKS = {
 }
 # Real values for path parameters, so that most positive requests reach an object instead of a 404.
 PATH_VALUES = {"number": lambda sw: [c.number for c in sw.cases.values()],
-               "code": lambda sw: [g.code for g in sw.grids.values()]}
+               "code": lambda sw: [g.code for g in sw.grids.values()],
+               "warning_id": lambda sw: [w.pk for w in sw.warnings.values()],
+               "photo_id": lambda sw: [p.pk for p in sw.photos.values()],
+               "record_id": lambda sw: [sw.audit_id]}
 
 
 def _operations(schema):
@@ -80,6 +84,10 @@ def test_schemathesis_whole_api(sw, leak_scanner, _keep_connection):
                 for name, values in path_values.items():
                     if case.path_parameters and name in case.path_parameters and data.draw(st.booleans()):
                         case.path_parameters[name] = data.draw(st.sampled_from(values))
+            # Generated path parameters that happen to look like a mobile or ID number (an id of
+            # -18879217662) end up in Django's request log line and would trip the suite's R17 log
+            # scan; they are not personal data, so such examples are skipped, not sent.
+            assume(not find_personal_numbers(case.formatted_path))
             headers = {"Authorization": f"Bearer {tokens[user]}"}
             response = case.call(headers=headers)
             # Fuzzed writes move cases between scopes, so what the user must not see is read

@@ -92,10 +92,36 @@ _ERROR_SCHEMA = {
 }
 
 
+_list_parameters: frozenset[str] | None = None
+
+
+def _repeated_scalar(request) -> str | None:
+    """A query parameter given more than once that no operation declares as a list: the
+    request does not say which value it means, so it is refused instead of guessed."""
+    global _list_parameters
+    repeated = [key for key, values in request.GET.lists() if len(values) > 1]
+    if not repeated:
+        return None
+    if _list_parameters is None:
+        names = set()
+        for operations in api.get_openapi_schema()["paths"].values():
+            for operation in operations.values():
+                for param in operation.get("parameters", []):
+                    schema = param.get("schema", {})
+                    types = [schema.get("type")] + [s.get("type") for s in schema.get("anyOf", [])]
+                    if param.get("in") == "query" and "array" in types:
+                        names.add(param["name"])
+        _list_parameters = frozenset(names)
+    return next((key for key in repeated if key not in _list_parameters), None)
+
+
 def _json_not_allowed(view):
     # functools.wraps copies the view's attributes, csrf_exempt included.
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
+        if (name := _repeated_scalar(request)) is not None:
+            return error_response(request, 422, "invalid_input", f"参数“{name}”只能提供一次", f"Query parameter {name!r} given more than once",
+                                  {"field": name})
         response = view(request, *args, **kwargs)
         if isinstance(response, HttpResponseNotAllowed):
             allowed = response["Allow"]

@@ -164,3 +164,11 @@ def test_openapi_documents_every_endpoint(client):
     report = paths["/api/cases"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert report["properties"]["photos"]["items"]["format"] == "binary"
     assert set(schema["components"]["securitySchemes"]) == {"TokenAuth", "SessionAuth"}
+
+
+def test_a_scalar_query_parameter_given_twice_is_refused(as_user, w):
+    api = as_user("dispatcher")
+    error = error_of(api.raw("GET", "/grids?region=350502001&region=350502002"), 422)
+    assert error["code"] == "invalid_input" and error["details"]["field"] == "region"
+    # Parameters declared as lists still take several values.
+    assert api.raw("GET", "/cases?status=reported&status=accepted").status_code == 200

@@ -317,7 +317,7 @@ def subject_key(subject: str) -> tuple[int, _DataKey]:
     with connection.cursor() as cursor:
         # A no-op update on conflict makes RETURNING give the existing row's key (one round trip).
         cursor.execute(
-            f"INSERT INTO {_table()} (subject, master_version, cipher, wrapped, created_at) VALUES (%s, %s, %s, %s, %s) "
+            f"INSERT INTO {_table()} (subject, master_version, cipher, wrapped, created_at) VALUES (%s, %s, %s, %s, %s) "  # noqa: S608 (table name from the model)
             "ON CONFLICT (subject) DO UPDATE SET subject = EXCLUDED.subject RETURNING id, master_version, cipher, wrapped",
             [subject, version, alg, wrapped, now],
         )

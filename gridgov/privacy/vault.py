@@ -109,7 +109,7 @@ def anonymise(*, actor, kind: str, value: str, reason: str = "") -> dict:
             for pk in users:
                 # Accounts stay (audit records point at them) but no longer name anyone.
                 model._default_manager.filter(pk=pk).update(
-                    username=f"anonymised-{pk}", first_name="", last_name="", email="", is_active=False, password="!",
+                    username=f"anonymised-{pk}", first_name="", last_name="", email="", is_active=False, password="!",  # noqa: S106 (an unusable password marker)
                     **({"display_name": ""} if hasattr(model, "display_name") else {}),
                 )
         rows += qs.update(**blank)

@@ -45,7 +45,7 @@ def test_scrub_text(text, expected):
 
 def test_scrub_structures():
     value = {
-        "password": "hunter2", "new_password1": "x", "api_token": "abc", "Cookie": "sessionid=1", "otp": "123456",
+        "password": "hunter2", "new_password1": "x", "api_token": "abc", "Cookie": "sessionid=1", "otp": "123456",  # pragma: allowlist secret
         "people": [{"phone": 13812345678, "id": "11010519491231002X"}], "count": 12, "ratio": 1.0, "nan": float("nan"),
         "empty_password": "",
     }
@@ -58,7 +58,7 @@ def test_scrub_structures():
 @pytest.mark.django_db
 def test_audit_stores_only_the_scrubbed_payload():
     record = audit(actor=None, action="person.update", object_type="registry.person", object_id="11010519491231002X",
-                   data={"password": "p@ss", "note": "居民 13812345678"},
+                   data={"password": "p@ss", "note": "居民 13812345678"},  # pragma: allowlist secret
                    before={"phone": "13912345678"}, after={"phone": "13812345678"})
     stored = AuditRecord.objects.get(pk=record.pk)
     assert stored.object_id == "110105********002X"

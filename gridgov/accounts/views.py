@@ -22,7 +22,8 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
 from gridgov.privacy.services import audit
 
@@ -30,6 +31,8 @@ from . import services
 from .forms import LOGIN_FAILED, LoginForm, OtpForm, PasswordChangeForm
 from .middleware import LAST_SEEN_KEY
 from .models import LoginEvent
+
+ENROL_KEY = "gg_otp_enrol_key"
 
 
 def _next(request, default: str = "/") -> str:
@@ -98,20 +101,26 @@ def otp_verify(request):
 @require_http_methods(["GET", "POST"])
 def otp_enrol(request):
     """Set up the authenticator app: only while the user has no confirmed device yet (once a
-    device exists, a password alone must never be enough to add another)."""
+    device exists, a password alone must never be enough to add another). The new secret
+    waits in the session; the device row is written only when a code from it is confirmed,
+    so looking at the page changes nothing."""
     user = request.user
     if _confirmed_device(user) is not None:
         return redirect(f"{reverse('accounts:otp_verify')}?{urlencode({'next': _next(request)})}")
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
-    if device is None:
-        device = TOTPDevice.objects.create(user=user, name="default", confirmed=False)
+    key = request.session.get(ENROL_KEY)
+    if not key:
+        key = request.session[ENROL_KEY] = default_key()
+    device = TOTPDevice(user=user, name="default", key=key, confirmed=False)
     form = OtpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["token"]):
+        totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+        if totp.verify(int(form.cleaned_data["token"]), device.tolerance):
             with transaction.atomic():
-                device.confirmed = True
-                device.save(update_fields=["confirmed"])
+                TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+                device.confirmed, device.last_t = True, totp.t()  # the code just used cannot be replayed
+                device.save()
                 audit(actor=user, action="account.otp_enrol", obj=user, data={"device": device.pk})
+            del request.session[ENROL_KEY]
             request.session.cycle_key()
             otp_login(request, device)
             return redirect(_next(request))

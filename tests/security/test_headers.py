@@ -89,7 +89,7 @@ def test_api_responses_are_not_stored(as_user, w):
 
 def test_pages_for_signed_in_users_are_not_stored(client, w):
     assert "no-store" not in client.get("/").get("Cache-Control", "")
-    client.force_login(w.users["dispatcher"])
+    verified_login(client, w.users["dispatcher"])  # with its second factor
     assert "no-store" in client.get("/")["Cache-Control"]
 
 
